@@ -1,0 +1,183 @@
+"""The demo protocol on a dev chain: deploy it, seed holders, and exploit its vault.
+
+Used by ``manage.py devchain``, ``manage.py demo`` and the test fixtures. Works on any node
+that accepts anvil's ``anvil_setBalance`` (to fund the holders' gas).
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+
+from chain.artifacts import bind, factory
+from chain.transact import send, wait_for
+
+GOV_DECIMALS = 18
+ASSET_DECIMALS = 6
+GOV_SUPPLY = 100_000_000 * 10**GOV_DECIMALS
+VOTING_DELAY_BLOCKS = 1
+VOTING_PERIOD_BLOCKS = 50
+QUORUM_PERCENT = 4
+TIMELOCK_DELAY_SECONDS = 60
+FEED_DECIMALS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedContract:
+    name: str  # the artifact's contract name
+    address: ChecksumAddress
+    block: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDeployment:
+    chain_id: int
+    rpc_url: str
+    deployer: ChecksumAddress
+    executor: ChecksumAddress
+    committee: ChecksumAddress
+    contracts: dict[str, DeployedContract]  # by role: token, timelock, governor, asset, vault, ...
+    holders: list[ChecksumAddress] = field(default_factory=list)
+
+    def address(self, role: str) -> ChecksumAddress:
+        return self.contracts[role].address
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "DemoDeployment":
+        contracts = {role: DeployedContract(**item) for role, item in raw["contracts"].items()}
+        return cls(**{**raw, "contracts": contracts})
+
+
+def holder_account(index: int) -> LocalAccount:
+    """Demo holder ``index``'s key: derived from a public seed, so it is worthless off the dev chain."""
+    return Account.from_key(keccak(text=f"lifeboat-demo-holder-{index}"))
+
+
+def holder_deposit(index: int) -> int:
+    """A spread of deposits (in dUSD base units): a few whales, many small holders."""
+    whole = 100 + (index * 7_919) % 20_000
+    if index % 25 == 0:
+        whole *= 40
+    return whole * 10**ASSET_DECIMALS + (index * 12_345) % 10**ASSET_DECIMALS
+
+
+def holder_votes(index: int) -> int:
+    return (1_000 + (index * 104_729) % 100_000) * 10**GOV_DECIMALS
+
+
+def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> tuple[Contract, DeployedContract]:
+    receipt = send(w3, deployer, factory(w3, name).constructor(*args))
+    address = receipt["contractAddress"]
+    return bind(w3, name, address), DeployedContract(name, address, receipt["blockNumber"], receipt["transactionHash"].to_0x_hex())
+
+
+def deploy_demo_stack(
+    w3: Web3,
+    *,
+    rpc_url: str,
+    deployer: LocalAccount,
+    executor: ChecksumAddress,
+    committee: ChecksumAddress,
+) -> DemoDeployment:
+    """Deploy governance (token, timelock, governor), the vault protocol, the feed and the executor.
+
+    The timelock ends up the only admin of everything governance controls: the deployer
+    renounces its timelock admin role once the governor is wired in.
+    """
+    deployed: dict[str, DeployedContract] = {}
+
+    token, deployed["token"] = _deploy(w3, deployer, "LifeboatToken", deployer.address, GOV_SUPPLY)
+    timelock, deployed["timelock"] = _deploy(
+        w3, deployer, "LifeboatTimelock", TIMELOCK_DELAY_SECONDS, [], ["0x0000000000000000000000000000000000000000"], deployer.address
+    )
+    governor, deployed["governor"] = _deploy(
+        w3, deployer, "LifeboatGovernor", token.address, timelock.address,
+        VOTING_DELAY_BLOCKS, VOTING_PERIOD_BLOCKS, 0, QUORUM_PERCENT,
+    )
+    for role in ("PROPOSER_ROLE", "CANCELLER_ROLE"):
+        send(w3, deployer, timelock.functions.grantRole(getattr(timelock.functions, role)().call(), governor.address))
+    # The committee may cancel a queued operation as a last resort (the guardian's veto).
+    send(w3, deployer, timelock.functions.grantRole(timelock.functions.CANCELLER_ROLE().call(), committee))
+
+    asset, deployed["asset"] = _deploy(w3, deployer, "DemoAsset", deployer.address)
+    vault, deployed["vault"] = _deploy(w3, deployer, "DemoVault", asset.address)
+    _, deployed["price_feed"] = _deploy(w3, deployer, "DemoPriceFeed", deployer.address, FEED_DECIMALS, "dUSD / USD", 10**FEED_DECIMALS)
+    recovery_executor, deployed["recovery_executor"] = _deploy(
+        w3, deployer, "RecoveryExecutor", timelock.address, timelock.address, executor, committee
+    )
+    # The migrated share token that restore-mode plans mint on: only the executor mints,
+    # only governance administers.
+    migrated, deployed["migrated_vault_share"] = _deploy(
+        w3, deployer, "RecoveryToken", "Lifeboat Demo Vault share v2", "lbvUSD2", ASSET_DECIMALS, deployer.address
+    )
+    minter = migrated.functions.MINTER_ROLE().call()
+    admin = migrated.functions.DEFAULT_ADMIN_ROLE().call()
+    send(w3, deployer, migrated.functions.grantRole(minter, recovery_executor.address))
+    send(w3, deployer, migrated.functions.grantRole(admin, timelock.address))
+    send(w3, deployer, migrated.functions.renounceRole(admin, deployer.address))
+    send(w3, deployer, timelock.functions.renounceRole(timelock.functions.DEFAULT_ADMIN_ROLE().call(), deployer.address))
+
+    return DemoDeployment(
+        chain_id=int(w3.eth.chain_id),
+        rpc_url=rpc_url,
+        deployer=deployer.address,
+        executor=executor,
+        committee=committee,
+        contracts=deployed,
+    )
+
+
+def seed_holders(w3: Web3, deployment: DemoDeployment, *, deployer: LocalAccount, count: int) -> DemoDeployment:
+    """Give ``count`` holders vault deposits and self-delegated votes.
+
+    Transactions are sent without waiting for each receipt, with explicit nonces, gas and
+    fees, so seeding costs one round trip a transaction; the last receipts are then checked.
+    """
+    chain_id = deployment.chain_id
+    token = bind(w3, "LifeboatToken", deployment.address("token"))
+    asset = bind(w3, "DemoAsset", deployment.address("asset"))
+    vault = bind(w3, "DemoVault", deployment.address("vault"))
+    holders = [holder_account(i) for i in range(count)]
+    total_deposits = sum(holder_deposit(i) for i in range(count))
+
+    send(w3, deployer, asset.functions.mint(deployer.address, total_deposits))
+    send(w3, deployer, asset.functions.approve(vault.address, total_deposits))
+
+    fees = {"maxFeePerGas": 20 * 10**9, "maxPriorityFeePerGas": 10**9, "chainId": chain_id}
+    nonce = w3.eth.get_transaction_count(deployer.address, "pending")
+    pending: list[HexBytes] = []
+    for index, holder in enumerate(holders):
+        w3.provider.make_request("anvil_setBalance", [holder.address, hex(10**18)])  # type: ignore[arg-type]
+        pending.append(send(w3, deployer, vault.functions.deposit(holder_deposit(index), holder.address),
+                            tx={"nonce": nonce, "gas": 150_000, **fees}, wait=False))
+        pending.append(send(w3, deployer, token.functions.transfer(holder.address, holder_votes(index)),
+                            tx={"nonce": nonce + 1, "gas": 100_000, **fees}, wait=False))
+        nonce += 2
+        pending.append(send(w3, holder, token.functions.delegate(holder.address),
+                            tx={"nonce": 0, "gas": 120_000, **fees}, wait=False))
+    for tx_hash in pending:
+        wait_for(w3, tx_hash)
+    return DemoDeployment.from_json({**deployment.as_json(), "holders": [h.address for h in holders]})
+
+
+def exploit_vault(
+    w3: Web3, deployment: DemoDeployment, *, attacker: LocalAccount, victims: Sequence[ChecksumAddress]
+) -> tuple[DeployedContract, str]:
+    """Drain ``victims``' vault shares to the attacker through the vault's redeem flaw.
+
+    Returns the drainer contract and the hash of the exploit transaction (one transaction).
+    """
+    drainer, deployed = _deploy(w3, attacker, "VaultDrainer", attacker.address)
+    receipt = send(w3, attacker, drainer.functions.drain(deployment.address("vault"), list(victims), attacker.address))
+    return deployed, receipt["transactionHash"].to_0x_hex()

@@ -1,0 +1,37 @@
+"""Connecting to a node and checking that it serves the chain we expect."""
+
+import requests
+from web3 import Web3
+from web3.exceptions import Web3RPCError
+
+from chain.errors import RpcUnavailable, WrongChain
+
+
+def connect(url: str, *, timeout: float = 30) -> Web3:
+    """A Web3 client for ``url``; nothing is sent until the first call."""
+    if not url.startswith(("http://", "https://")):
+        raise RpcUnavailable(f"{url!r} is not an http(s) JSON-RPC URL")
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+
+
+def chain_id(w3: Web3) -> int:
+    try:
+        return int(w3.eth.chain_id)
+    except (requests.RequestException, OSError, Web3RPCError, ValueError) as error:
+        url = getattr(w3.provider, "endpoint_uri", "?")
+        raise RpcUnavailable(f"no JSON-RPC node answers at {url} ({_short(error)})") from error
+
+
+def require_chain(w3: Web3, expected: int | None) -> int:
+    """The node's chain id; raises ``WrongChain`` when it differs from ``expected``."""
+    actual = chain_id(w3)
+    if expected is not None and actual != expected:
+        raise WrongChain(expected=expected, actual=actual, url=str(getattr(w3.provider, "endpoint_uri", "?")))
+    return actual
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused"
+    return text[:160]

@@ -1,0 +1,1 @@
+"""Venues, publications and outcomes arrive with the governance issue."""

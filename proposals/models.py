@@ -1,0 +1,1 @@
+"""Canonical proposal documents arrive with the proposals issue."""

@@ -1,0 +1,95 @@
+"""``Uint256Field``: an exact unsigned 256-bit integer column on PostgreSQL and SQLite.
+
+Django's ``DecimalField`` on SQLite passes through a float with 15 significant digits
+(10**18 + 1 reads back as 10**18), so amounts need a field of their own:
+
+- PostgreSQL stores ``NUMERIC(78, 0)``: exact, with numeric ordering and comparisons.
+- SQLite stores the decimal digits as TEXT, left-padded with zeros to 78 characters, so text
+  comparison is numeric comparison: equality, ranges and ORDER BY are all correct.
+
+Do not ``Sum`` or ``Avg`` this column in SQL (SQLite would convert the text to a float): add
+amounts in Python, where ``int`` is exact.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from django.core import exceptions
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+UINT256_MAX = 2**256 - 1
+_DIGITS = 78  # len(str(2**256 - 1))
+
+
+def validate_uint256(value: Any) -> int:
+    """``value`` as an int in 0..2**256-1, or a ``ValidationError`` saying what is wrong."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise exceptions.ValidationError(
+            "%(value)r is not an integer amount: amounts are integers in base units, never floats or booleans",
+            code="invalid", params={"value": value},
+        )
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise exceptions.ValidationError("%(value)s is not a whole number of base units", code="invalid", params={"value": value})
+        value = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text.isdigit() or not text.isascii():
+            raise exceptions.ValidationError(
+                "%(value)r is not a non-negative decimal integer (base units, digits only)", code="invalid", params={"value": value}
+            )
+        value = int(text)
+    elif not isinstance(value, int):
+        raise exceptions.ValidationError("%(value)r is not an integer", code="invalid", params={"value": value})
+    if value < 0:
+        raise exceptions.ValidationError("%(value)s is negative: a uint256 is at least 0", code="min_value", params={"value": value})
+    if value > UINT256_MAX:
+        raise exceptions.ValidationError("%(value)s overflows uint256 (max 2**256-1)", code="max_value", params={"value": value})
+    return value
+
+
+class Uint256Field(models.Field):
+    description = "Unsigned 256-bit integer (exact)"
+    empty_strings_allowed = False
+    default_error_messages = {"invalid": "“%(value)s” is not a uint256."}
+
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
+        if connection.vendor == "postgresql":
+            return f"numeric({_DIGITS}, 0)"
+        if connection.vendor == "sqlite":
+            return "text"
+        return f"numeric({_DIGITS}, 0)"
+
+    def get_internal_type(self) -> str:
+        return "Uint256Field"
+
+    def to_python(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        return validate_uint256(value)
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
+        if value is None:
+            return None
+        return int(value)
+
+    def get_prep_value(self, value: Any) -> int | None:
+        value = super().get_prep_value(value)
+        if value is None:
+            return None
+        return validate_uint256(value)
+
+    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        if connection.vendor == "sqlite":
+            return str(value).zfill(_DIGITS)
+        return Decimal(value)
+
+    def formfield(self, **kwargs: Any) -> Any:
+        from django import forms
+
+        return super().formfield(**{"form_class": forms.CharField, **kwargs})

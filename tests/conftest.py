@@ -1,0 +1,105 @@
+"""Fixtures every test builds on: a real anvil node with the demo stack, snapshot/revert per
+test, a real Celery worker on the configured broker, and the database from DATABASE_URL."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from chain import devkeys
+from chain.anvil import Anvil
+from chain.demo import DemoDeployment, deploy_demo_stack, seed_holders
+from chain.keys import load_account
+from chain.rpc import connect
+
+TEST_HOLDERS = 24
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    node = Anvil(port=0).start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def w3(anvil: Anvil) -> Web3:
+    return connect(anvil.url)
+
+
+@pytest.fixture(scope="session")
+def deployer() -> LocalAccount:
+    return load_account(private_key=devkeys.DEPLOYER_KEY)
+
+
+@pytest.fixture(scope="session")
+def executor_account() -> LocalAccount:
+    return load_account(private_key=devkeys.EXECUTOR_KEY)
+
+
+@pytest.fixture(scope="session")
+def committee_account() -> LocalAccount:
+    return load_account(private_key=devkeys.COMMITTEE_KEY)
+
+
+@pytest.fixture(scope="session")
+def attacker() -> LocalAccount:
+    return load_account(private_key=devkeys.ATTACKER_KEY)
+
+
+@pytest.fixture(scope="session")
+def demo_stack(
+    anvil: Anvil, w3: Web3, deployer: LocalAccount, executor_account: LocalAccount, committee_account: LocalAccount
+) -> DemoDeployment:
+    """The demo protocol deployed once per session, with TEST_HOLDERS seeded holders."""
+    deployment = deploy_demo_stack(
+        w3, rpc_url=anvil.url, deployer=deployer, executor=executor_account.address, committee=committee_account.address
+    )
+    return seed_holders(w3, deployment, deployer=deployer, count=TEST_HOLDERS)
+
+
+@pytest.fixture
+def demo(w3: Web3, demo_stack: DemoDeployment) -> Iterator[DemoDeployment]:
+    """The demo stack, with every chain change of the test reverted afterwards."""
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        yield demo_stack
+    finally:
+        # evm_revert drops this snapshot (and later ones); the next test takes a new one.
+        reverted = w3.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
+        assert reverted, "evm_revert failed: the chain state leaked out of the test"
+
+
+@pytest.fixture
+def chain_settings(anvil: Anvil, settings: object) -> object:
+    """Point the Django settings (and so services and tasks) at the session's anvil."""
+    settings.CHAIN_RPC_URL = anvil.url  # type: ignore[attr-defined]
+    settings.CHAIN_ID = None  # type: ignore[attr-defined]
+    return settings
+
+
+@pytest.fixture(scope="session")
+def _celery_worker_session(django_db_blocker: object) -> Iterator[object]:
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    # Preflight reads settings.CHAIN_RPC_URL, which tests point at their own anvil per test;
+    # the start-up check itself is tested with real worker processes in tests/test_startup.py.
+    settings.LIFEBOAT_PREFLIGHT_ON_WORKER_START = False
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(_celery_worker_session: object, transactional_db: None) -> object:
+    """A real Celery worker consuming from the configured broker (Redis in CI).
+
+    It runs in threads of this process, so tests using it need ``transactional_db``: the
+    worker's database connection must see what the test wrote.
+    """
+    return _celery_worker_session
