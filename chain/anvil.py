@@ -11,19 +11,19 @@ import requests
 from chain.errors import RpcUnavailable, ToolMissing
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-ANVIL_BIN = PROJECT_DIR / "node_modules" / ".bin" / "anvil"
 DEV_CHAIN_ID = 31337
 
 
-def anvil_binary() -> Path:
-    """The anvil executable; ``ToolMissing`` says which command installs it."""
-    if ANVIL_BIN.exists():
-        return ANVIL_BIN
+def anvil_binary(project_dir: Path = PROJECT_DIR) -> Path:
+    """The anvil executable in ``project_dir``'s node_modules; ``ToolMissing`` says which command installs it."""
+    binary = project_dir / "node_modules" / ".bin" / "anvil"
+    if binary.exists():
+        return binary
     if shutil.which("npm") is None:
         raise ToolMissing(
             "anvil needs Node.js and npm, which are not installed: `apt-get install nodejs npm`, then `npm ci`"
         )
-    raise ToolMissing(f"anvil is not installed in {ANVIL_BIN.parent}: run `npm ci` (or `make install`)")
+    raise ToolMissing(f"anvil is not installed in {binary.parent}: run `npm ci` in {project_dir} (or `make install`)")
 
 
 def free_port() -> int:
@@ -62,16 +62,24 @@ class Anvil:
 
     def start(self, *, timeout: float = 30) -> "Anvil":
         if port_in_use(self.port):
-            raise RpcUnavailable(f"port {self.port} on 127.0.0.1 is already in use: stop what listens there or pick another port")
+            raise RpcUnavailable(
+                f"port {self.port} on 127.0.0.1 is already in use: stop what listens there or pick another port"
+            )
         command = [
             str(anvil_binary()),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", "10",
-            "--balance", "1000000",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            "10",
+            "--balance",
+            "1000000",
             # Bulk benchmarks ask for large log ranges; the default response cap is generous enough.
-            "--gas-limit", "60000000",
+            "--gas-limit",
+            "60000000",
         ]
         if self.block_time:
             command += ["--block-time", str(self.block_time)]
@@ -91,7 +99,9 @@ class Anvil:
 
     def _answers(self) -> bool:
         try:
-            reply = requests.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+            reply = requests.post(
+                self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+            )
             return reply.ok
         except requests.RequestException:
             return False

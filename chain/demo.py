@@ -79,7 +79,9 @@ def holder_votes(index: int) -> int:
 def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> tuple[Contract, DeployedContract]:
     receipt = send(w3, deployer, factory(w3, name).constructor(*args))
     address = receipt["contractAddress"]
-    return bind(w3, name, address), DeployedContract(name, address, receipt["blockNumber"], receipt["transactionHash"].to_0x_hex())
+    return bind(w3, name, address), DeployedContract(
+        name, address, receipt["blockNumber"], receipt["transactionHash"].to_0x_hex()
+    )
 
 
 def deploy_demo_stack(
@@ -99,11 +101,24 @@ def deploy_demo_stack(
 
     token, deployed["token"] = _deploy(w3, deployer, "LifeboatToken", deployer.address, GOV_SUPPLY)
     timelock, deployed["timelock"] = _deploy(
-        w3, deployer, "LifeboatTimelock", TIMELOCK_DELAY_SECONDS, [], ["0x0000000000000000000000000000000000000000"], deployer.address
+        w3,
+        deployer,
+        "LifeboatTimelock",
+        TIMELOCK_DELAY_SECONDS,
+        [],
+        ["0x0000000000000000000000000000000000000000"],
+        deployer.address,
     )
     governor, deployed["governor"] = _deploy(
-        w3, deployer, "LifeboatGovernor", token.address, timelock.address,
-        VOTING_DELAY_BLOCKS, VOTING_PERIOD_BLOCKS, 0, QUORUM_PERCENT,
+        w3,
+        deployer,
+        "LifeboatGovernor",
+        token.address,
+        timelock.address,
+        VOTING_DELAY_BLOCKS,
+        VOTING_PERIOD_BLOCKS,
+        0,
+        QUORUM_PERCENT,
     )
     for role in ("PROPOSER_ROLE", "CANCELLER_ROLE"):
         send(w3, deployer, timelock.functions.grantRole(getattr(timelock.functions, role)().call(), governor.address))
@@ -111,8 +126,10 @@ def deploy_demo_stack(
     send(w3, deployer, timelock.functions.grantRole(timelock.functions.CANCELLER_ROLE().call(), committee))
 
     asset, deployed["asset"] = _deploy(w3, deployer, "DemoAsset", deployer.address)
-    vault, deployed["vault"] = _deploy(w3, deployer, "DemoVault", asset.address)
-    _, deployed["price_feed"] = _deploy(w3, deployer, "DemoPriceFeed", deployer.address, FEED_DECIMALS, "dUSD / USD", 10**FEED_DECIMALS)
+    _, deployed["vault"] = _deploy(w3, deployer, "DemoVault", asset.address)
+    _, deployed["price_feed"] = _deploy(
+        w3, deployer, "DemoPriceFeed", deployer.address, FEED_DECIMALS, "dUSD / USD", 10**FEED_DECIMALS
+    )
     recovery_executor, deployed["recovery_executor"] = _deploy(
         w3, deployer, "RecoveryExecutor", timelock.address, timelock.address, executor, committee
     )
@@ -126,7 +143,9 @@ def deploy_demo_stack(
     send(w3, deployer, migrated.functions.grantRole(minter, recovery_executor.address))
     send(w3, deployer, migrated.functions.grantRole(admin, timelock.address))
     send(w3, deployer, migrated.functions.renounceRole(admin, deployer.address))
-    send(w3, deployer, timelock.functions.renounceRole(timelock.functions.DEFAULT_ADMIN_ROLE().call(), deployer.address))
+    send(
+        w3, deployer, timelock.functions.renounceRole(timelock.functions.DEFAULT_ADMIN_ROLE().call(), deployer.address)
+    )
 
     return DemoDeployment(
         chain_id=int(w3.eth.chain_id),
@@ -159,13 +178,34 @@ def seed_holders(w3: Web3, deployment: DemoDeployment, *, deployer: LocalAccount
     pending: list[HexBytes] = []
     for index, holder in enumerate(holders):
         w3.provider.make_request("anvil_setBalance", [holder.address, hex(10**18)])  # type: ignore[arg-type]
-        pending.append(send(w3, deployer, vault.functions.deposit(holder_deposit(index), holder.address),
-                            tx={"nonce": nonce, "gas": 150_000, **fees}, wait=False))
-        pending.append(send(w3, deployer, token.functions.transfer(holder.address, holder_votes(index)),
-                            tx={"nonce": nonce + 1, "gas": 100_000, **fees}, wait=False))
+        pending.append(
+            send(
+                w3,
+                deployer,
+                vault.functions.deposit(holder_deposit(index), holder.address),
+                tx={"nonce": nonce, "gas": 150_000, **fees},
+                wait=False,
+            )
+        )
+        pending.append(
+            send(
+                w3,
+                deployer,
+                token.functions.transfer(holder.address, holder_votes(index)),
+                tx={"nonce": nonce + 1, "gas": 100_000, **fees},
+                wait=False,
+            )
+        )
         nonce += 2
-        pending.append(send(w3, holder, token.functions.delegate(holder.address),
-                            tx={"nonce": 0, "gas": 120_000, **fees}, wait=False))
+        pending.append(
+            send(
+                w3,
+                holder,
+                token.functions.delegate(holder.address),
+                tx={"nonce": 0, "gas": 120_000, **fees},
+                wait=False,
+            )
+        )
     for tx_hash in pending:
         wait_for(w3, tx_hash)
     return DemoDeployment.from_json({**deployment.as_json(), "holders": [h.address for h in holders]})

@@ -24,28 +24,37 @@ _DIGITS = 78  # len(str(2**256 - 1))
 
 def validate_uint256(value: Any) -> int:
     """``value`` as an int in 0..2**256-1, or a ``ValidationError`` saying what is wrong."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise exceptions.ValidationError(
             "%(value)r is not an integer amount: amounts are integers in base units, never floats or booleans",
-            code="invalid", params={"value": value},
+            code="invalid",
+            params={"value": value},
         )
     if isinstance(value, Decimal):
         if value != value.to_integral_value():
-            raise exceptions.ValidationError("%(value)s is not a whole number of base units", code="invalid", params={"value": value})
+            raise exceptions.ValidationError(
+                "%(value)s is not a whole number of base units", code="invalid", params={"value": value}
+            )
         value = int(value)
     elif isinstance(value, str):
         text = value.strip()
         if not text.isdigit() or not text.isascii():
             raise exceptions.ValidationError(
-                "%(value)r is not a non-negative decimal integer (base units, digits only)", code="invalid", params={"value": value}
+                "%(value)r is not a non-negative decimal integer (base units, digits only)",
+                code="invalid",
+                params={"value": value},
             )
         value = int(text)
     elif not isinstance(value, int):
         raise exceptions.ValidationError("%(value)r is not an integer", code="invalid", params={"value": value})
     if value < 0:
-        raise exceptions.ValidationError("%(value)s is negative: a uint256 is at least 0", code="min_value", params={"value": value})
+        raise exceptions.ValidationError(
+            "%(value)s is negative: a uint256 is at least 0", code="min_value", params={"value": value}
+        )
     if value > UINT256_MAX:
-        raise exceptions.ValidationError("%(value)s overflows uint256 (max 2**256-1)", code="max_value", params={"value": value})
+        raise exceptions.ValidationError(
+            "%(value)s overflows uint256 (max 2**256-1)", code="max_value", params={"value": value}
+        )
     return value
 
 

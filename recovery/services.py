@@ -3,10 +3,9 @@
 from django.db import transaction
 from django.utils import timezone
 from web3 import Web3
-
-from chain.demo import DemoDeployment
 from web3.exceptions import Web3RPCError
 
+from chain.demo import DemoDeployment
 from chain.errors import ChainError
 from recovery.models import DeployedContract, Deployment
 from recovery.selectors import get_current_deployment

@@ -7,12 +7,12 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from chain import devkeys
 from chain.anvil import Anvil
 from chain.demo import deploy_demo_stack, seed_holders
 from chain.errors import ChainError
 from chain.keys import load_account
 from chain.rpc import connect
-from chain import devkeys
 from config.preflight import ConfigurationError, load_role_account
 from recovery.services import record_deployment
 
@@ -25,8 +25,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         default_port = urlparse(settings.CHAIN_RPC_URL).port or 8545
-        parser.add_argument("--port", type=int, default=default_port, help=f"port on 127.0.0.1 (default {default_port}; 0 picks a free one)")
-        parser.add_argument("--holders", type=int, default=settings.DEVCHAIN_HOLDERS, help="demo holders to seed (default %(default)s)")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=default_port,
+            help=f"port on 127.0.0.1 (default {default_port}; 0 picks a free one)",
+        )
+        parser.add_argument(
+            "--holders", type=int, default=settings.DEVCHAIN_HOLDERS, help="demo holders to seed (default %(default)s)"
+        )
         parser.add_argument("--ready-file", default="", help="write this file once the chain is deployed and recorded")
         parser.add_argument("--no-wait", action="store_true", help="stop the chain and exit once deployed (for checks)")
 
@@ -56,10 +63,13 @@ class Command(BaseCommand):
             deployment = seed_holders(w3, deployment, deployer=deployer, count=options["holders"])
             row = record_deployment(deployment=deployment)
             settings.DEVCHAIN_STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-            settings.DEVCHAIN_STATE_FILE.write_text(json.dumps({"deployment_id": row.pk, **deployment.as_json()}, indent=2) + "\n")
+            settings.DEVCHAIN_STATE_FILE.write_text(
+                json.dumps({"deployment_id": row.pk, **deployment.as_json()}, indent=2) + "\n"
+            )
             self.stdout.write(
                 f"dev chain {deployment.chain_id} on {anvil.url}: demo protocol deployed and {len(deployment.holders)} "
-                f"holders seeded in {time.monotonic() - started:.1f} s (deployment {row.pk}, block {w3.eth.block_number})"
+                f"holders seeded in {time.monotonic() - started:.1f} s "
+                f"(deployment {row.pk}, block {w3.eth.block_number})"
             )
             for role, contract in deployment.contracts.items():
                 self.stdout.write(f"  {role:<22} {contract.address}  block {contract.block}")
@@ -72,7 +82,9 @@ class Command(BaseCommand):
             while not stopping and anvil.process is not None and anvil.process.poll() is None:
                 time.sleep(0.5)
             if anvil.process is not None and anvil.process.poll() is not None and not stopping:
-                raise CommandError(f"anvil exited unexpectedly (code {anvil.process.returncode}); see {settings.VAR_DIR / 'anvil.log'}")
+                raise CommandError(
+                    f"anvil exited unexpectedly (code {anvil.process.returncode}); see {settings.VAR_DIR / 'anvil.log'}"
+                )
         except (ChainError, ConfigurationError) as error:
             raise CommandError(str(error)) from None
         except KeyboardInterrupt:

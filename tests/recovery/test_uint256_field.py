@@ -1,0 +1,84 @@
+"""Uint256Field keeps all 78 digits and sorts numerically, on SQLite and PostgreSQL alike."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, models
+from django.test.utils import isolate_apps
+
+from recovery.fields import UINT256_MAX, Uint256Field
+
+AMOUNTS = [0, 1, 9, 10, 10**18, 10**18 + 1, 2**128, 2**255, UINT256_MAX - 1, UINT256_MAX]
+
+
+@pytest.fixture
+def amount_model(transactional_db: None) -> Iterator[type[models.Model]]:
+    with isolate_apps("recovery"):
+
+        class Holding(models.Model):
+            amount = Uint256Field()
+
+            class Meta:
+                app_label = "recovery"
+
+        with connection.schema_editor() as editor:
+            editor.create_model(Holding)
+        try:
+            yield Holding
+        finally:
+            with connection.schema_editor() as editor:
+                editor.delete_model(Holding)
+
+
+def test_the_largest_uint256_round_trips_exactly(amount_model):
+    row = amount_model.objects.create(amount=UINT256_MAX)
+    assert amount_model.objects.get(pk=row.pk).amount == 2**256 - 1
+    assert len(str(amount_model.objects.get(pk=row.pk).amount)) == 78
+
+
+def test_amounts_past_float_precision_stay_exact(amount_model):
+    amount_model.objects.create(amount=10**18 + 1)
+    assert amount_model.objects.get().amount == 10**18 + 1
+    assert amount_model.objects.filter(amount=10**18).count() == 0
+    assert amount_model.objects.filter(amount=10**18 + 1).count() == 1
+
+
+def test_ordering_and_range_filters_are_numeric(amount_model):
+    for amount in reversed(AMOUNTS):
+        amount_model.objects.create(amount=amount)
+    assert list(amount_model.objects.order_by("amount").values_list("amount", flat=True)) == AMOUNTS
+    assert list(amount_model.objects.order_by("-amount").values_list("amount", flat=True)) == AMOUNTS[::-1]
+    assert (
+        list(amount_model.objects.filter(amount__gt=10**18).order_by("amount").values_list("amount", flat=True))
+        == AMOUNTS[5:]
+    )
+    assert amount_model.objects.filter(amount__lte=9).count() == 3
+    assert amount_model.objects.filter(amount__in=[UINT256_MAX, 10]).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-1, "negative"),
+        (2**256, "overflows uint256"),
+        (1.5, "never floats"),
+        (True, "never floats or booleans"),
+        ("12abc", "digits only"),
+        ("", "digits only"),
+    ],
+)
+def test_values_outside_uint256_are_refused_with_a_clear_message(value, message):
+    with pytest.raises(ValidationError) as refused:
+        Uint256Field().clean(value, None)
+    assert message in " ".join(refused.value.messages)
+
+
+def test_an_out_of_range_amount_never_reaches_the_database(amount_model):
+    with pytest.raises(ValidationError):
+        amount_model.objects.create(amount=2**256)
+    assert amount_model.objects.count() == 0
+
+
+def test_decimal_strings_are_accepted_as_base_units():
+    assert Uint256Field().clean(str(UINT256_MAX), None) == UINT256_MAX
