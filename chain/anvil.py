@@ -4,6 +4,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -48,12 +49,14 @@ class Anvil:
         block_time: int | None = None,
         code_size_limit: int | None = None,
         log_path: Path | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
         self.block_time = block_time
         self.code_size_limit = code_size_limit
         self.log_path = log_path
+        self.extra_args = tuple(extra_args)  # more anvil flags, e.g. ("--base-fee", "0") for benchmarks
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,6 +88,7 @@ class Anvil:
             command += ["--block-time", str(self.block_time)]
         if self.code_size_limit:
             command += ["--code-size-limit", str(self.code_size_limit)]
+        command += self.extra_args
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

@@ -43,3 +43,31 @@ class Reverted(ChainError):
         shown = f"{error}({', '.join(map(str, args))})" if args else error
         super().__init__(f"reverted: {shown}" + (f" in {tx_hash}" if tx_hash else ""))
         self.error, self.args_, self.tx_hash = error, tuple(args), tx_hash
+
+
+class RpcError(ChainError):
+    """The node answered with a JSON-RPC error that retrying will not fix (bad parameters, unknown method)."""
+
+
+class NotAnErc20(ChainError):
+    """An address has no code, or its ``totalSupply``/``balanceOf`` calls revert or return no uint256."""
+
+    def __init__(self, *, address: str, block: int, reason: str) -> None:
+        super().__init__(f"{address} is not an ERC-20 token at block {block}: {reason}")
+        self.address, self.block, self.reason = address, block, reason
+
+
+class NegativeBalance(ChainError):
+    """Replaying Transfer logs left an account below zero.
+
+    Logs are missing (a replay that starts after the token's first transfer without a
+    starting snapshot), or the token changes balances without Transfer events (rebasing).
+    """
+
+    def __init__(self, *, token: str, account: str, balance: int, block: int) -> None:
+        super().__init__(
+            f"replaying {token}'s Transfer logs to block {block} leaves {account} at {balance}: "
+            "logs are missing (start the replay at the token's deployment, or pass the balances at "
+            "from_block - 1) or the token changes balances without Transfer events"
+        )
+        self.token, self.account, self.balance, self.block = token, account, balance, block

@@ -5,6 +5,7 @@ from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -31,7 +32,8 @@ def decode_revert(data: str | bytes | None) -> tuple[str, tuple[Any, ...]]:
     if known is None:
         return (f"unknown error 0x{selector.hex()}", ())
     name, types = known
-    return (name, abi_decode(types, payload))
+    values = abi_decode(types, payload)
+    return (name, tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)))
 
 
 def reverts_as_chain_errors(call: Callable[[], T]) -> T:

@@ -1,8 +1,49 @@
+"""Errors of the recovery app; ``config/errors.py`` answers each with its status and code."""
+
 from rest_framework import status as http
 
 from config.errors import LifeboatError
 
 
+class InvalidInput(LifeboatError):
+    """A value the caller sent is wrong; ``detail['field']`` names it."""
+
+    code = "invalid_input"
+    status = http.HTTP_400_BAD_REQUEST
+
+
 class DeploymentNotFound(LifeboatError):
     code = "deployment_not_found"
     status = http.HTTP_404_NOT_FOUND
+
+
+class IncidentNotFound(LifeboatError):
+    code = "incident_not_found"
+    status = http.HTTP_404_NOT_FOUND
+
+
+class AnalysisNotFound(LifeboatError):
+    code = "analysis_not_found"
+    status = http.HTTP_404_NOT_FOUND
+
+
+class PlanNotFound(LifeboatError):
+    code = "plan_not_found"
+    status = http.HTTP_404_NOT_FOUND
+
+
+class AccountNotInPlan(LifeboatError):
+    code = "account_not_in_plan"
+    status = http.HTTP_404_NOT_FOUND
+
+
+class AnalysisNotComplete(LifeboatError):
+    code = "analysis_not_complete"
+    status = http.HTTP_409_CONFLICT
+
+
+class ChainUnavailable(LifeboatError):
+    """The node failed; nothing was written. Retrying later is safe."""
+
+    code = "chain_unavailable"
+    status = http.HTTP_503_SERVICE_UNAVAILABLE

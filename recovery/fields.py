@@ -102,3 +102,53 @@ class Uint256Field(models.Field):
         from django import forms
 
         return super().formfield(**{"form_class": forms.CharField, **kwargs})
+
+
+INT256_MIN = -(2**255)
+INT256_MAX = 2**255 - 1
+# On SQLite a signed value is stored offset by 2**255, as 78 zero-padded digits, so text
+# order is still numeric order (-2**255 -> all zeros, 2**255-1 -> 2**256-1).
+_OFFSET = 2**255
+
+
+def validate_int256(value: Any) -> int:
+    """``value`` as an int in -2**255..2**255-1 (a signed delta), or a ``ValidationError``."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        value = -validate_uint256(value.strip()[1:])
+    elif isinstance(value, Decimal) and value < 0:
+        value = -validate_uint256(-value)
+    elif not (isinstance(value, int) and not isinstance(value, bool)):
+        value = validate_uint256(value)  # refuses floats, booleans and non-numbers with its messages
+    if not INT256_MIN <= value <= INT256_MAX:
+        raise exceptions.ValidationError("%(value)s is outside int256", code="out_of_range", params={"value": value})
+    return value
+
+
+class Int256Field(Uint256Field):
+    """A signed 256-bit integer (a balance delta): NUMERIC(78, 0) on PostgreSQL, offset text on SQLite."""
+
+    description = "Signed 256-bit integer (exact)"
+
+    def get_internal_type(self) -> str:
+        return "Int256Field"
+
+    def to_python(self, value: Any) -> int | None:
+        return None if value is None else validate_int256(value)
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
+        if value is None:
+            return None
+        return int(value) - _OFFSET if connection.vendor == "sqlite" else int(value)
+
+    def get_prep_value(self, value: Any) -> int | None:
+        value = models.Field.get_prep_value(self, value)
+        return None if value is None else validate_int256(value)
+
+    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        if connection.vendor == "sqlite":
+            return str(value + _OFFSET).zfill(_DIGITS)
+        return Decimal(value)

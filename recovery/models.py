@@ -1,6 +1,9 @@
 """Recovery models. Amounts use ``Uint256Field`` (see ``recovery/fields.py``)."""
 
+from django.conf import settings
 from django.db import models
+
+from recovery.fields import Int256Field, Uint256Field
 
 
 class Deployment(models.Model):
@@ -40,3 +43,227 @@ class DeployedContract(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.address}"
+
+
+class IncidentKind(models.TextChoices):
+    INTERFACE_DOWNTIME = "interface_downtime", "Interface downtime"
+    ORACLE_FAILURE = "oracle_failure", "Oracle failure"
+    PROTOCOL_EXPLOIT = "protocol_exploit", "Protocol exploit"
+    OTHER = "other", "Other"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ANALYSING = "analysing", "Analysing impact"
+    PLANNING = "planning", "Planning recovery"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+class Incident(models.Model):
+    """What broke, where and when. Addresses are stored checksummed; hashes as 0x-hex."""
+
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=IncidentKind.choices)
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    description = models.TextField(blank=True)
+    chain_id = models.PositiveBigIntegerField()
+    affected_contracts = models.JSONField(default=list)
+    affected_tokens = models.JSONField(default=list)
+    detected_block = models.PositiveBigIntegerField(null=True, blank=True)
+    exploit_transactions = models.JSONField(default=list)
+    exploiter_addresses = models.JSONField(default=list)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    opened_via = models.CharField(max_length=64, default="api", help_text="api, cli, or the monitor that opened it")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"incident {self.pk}: {self.title}"
+
+
+class AnalysisStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ImpactAnalysis(models.Model):
+    """The state diff of an incident between the rollback block and the reference block.
+
+    ``partial_state`` holds each asset's replay up to its last applied block range; a
+    crashed or retried computation continues from there.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="analyses")
+    rollback_block = models.PositiveBigIntegerField(help_text="Last good block")
+    reference_block = models.PositiveBigIntegerField(help_text="Now, or the block the venue froze at")
+    from_block = models.PositiveBigIntegerField(default=0, help_text="Where the log scan starts (token deployment)")
+    tracked_assets = models.JSONField(default=list, help_text="Token addresses, checksummed")
+    status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.PENDING)
+    cancel_requested = models.BooleanField(default=False)
+    blocks_done = models.PositiveBigIntegerField(default=0)
+    blocks_total = models.PositiveBigIntegerField(default=0)
+    logs_done = models.PositiveBigIntegerField(default=0)
+    price_feed = models.CharField(max_length=42, blank=True, help_text="AggregatorV3 feed valuing losses")
+    partial_state = models.BinaryField(null=True, blank=True, help_text="Each asset's replay so far, compressed")
+    summary = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds_scanning = models.FloatField(default=0, help_text="Timing only; never an amount")
+    seconds_storing = models.FloatField(default=0, help_text="Timing only; never an amount")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"impact analysis {self.pk} of incident {self.incident_id}"
+
+
+class AccountImpact(models.Model):
+    """One account's balance of one asset at the rollback and reference blocks."""
+
+    analysis = models.ForeignKey(ImpactAnalysis, on_delete=models.CASCADE, related_name="accounts")
+    account = models.CharField(max_length=42)
+    asset = models.CharField(max_length=42)
+    before = Uint256Field()
+    after = Uint256Field()
+    delta = Int256Field()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "asset", "account"], name="one_row_per_account_asset")
+        ]
+        indexes = [
+            models.Index(fields=["analysis", "account"], name="impact_account"),
+            models.Index(fields=["analysis", "asset", "delta"], name="impact_delta"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.asset}: {self.before} -> {self.after}"
+
+
+class BalanceSnapshot(models.Model):
+    """Every holder's balance of a token at a block: a starting point for later scans."""
+
+    chain_id = models.PositiveBigIntegerField()
+    token = models.CharField(max_length=42)
+    block = models.PositiveBigIntegerField()
+    from_block = models.PositiveBigIntegerField(help_text="The scan that built it started here")
+    account_count = models.PositiveIntegerField()
+    balances = models.BinaryField(help_text="zlib-compressed JSON {account: decimal string}")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_id", "token", "block"], name="one_snapshot_per_block")]
+
+    def __str__(self) -> str:
+        return f"{self.token} at block {self.block}"
+
+
+class PlanMode(models.TextChoices):
+    RESTITUTE = "restitute", "Restitute each loss"
+    RESTORE = "restore", "Restore each balance at the rollback block"
+
+
+class PlanPolicy(models.TextChoices):
+    FULL = "full", "Full"
+    PRO_RATA = "pro_rata", "Pro rata to the budget"
+
+
+class PlanStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    COMMITTED = "committed", "Committed"
+
+
+class RecoveryPlan(models.Model):
+    """What to do about an incident: one version of the allocation, batches and calls."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="plans")
+    analysis = models.ForeignKey(ImpactAnalysis, on_delete=models.PROTECT, related_name="plans")
+    version = models.PositiveIntegerField()
+    mode = models.CharField(max_length=16, choices=PlanMode.choices)
+    policy = models.CharField(max_length=16, choices=PlanPolicy.choices)
+    exclusions = models.JSONField(default=list)
+    dust_threshold = Uint256Field(default=0)
+    parameter_changes = models.JSONField(
+        default=list, help_text="Encoded calls: target, value, calldata, signature, args"
+    )
+    gas_ceiling = models.PositiveBigIntegerField(default=10_000_000)
+    status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
+    summary = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["incident", "version"], name="one_plan_per_version")]
+
+    def __str__(self) -> str:
+        return f"plan {self.pk} (incident {self.incident_id} v{self.version})"
+
+
+class PlanAsset(models.Model):
+    """One asset of a plan: its budget, allocation tree and batch commitment.
+
+    ``onchain_plan_id`` is the id ``RecoveryExecutor.approvePlan`` gets for this asset.
+    """
+
+    plan = models.ForeignKey(RecoveryPlan, on_delete=models.CASCADE, related_name="assets")
+    asset = models.CharField(max_length=42)
+    payout_token = models.CharField(max_length=42, help_text="Token paid: the asset (restitute) or its migrated token")
+    budget = Uint256Field(null=True, blank=True)
+    total_claims = Uint256Field(default=0)
+    total_allocated = Uint256Field(default=0)
+    dust_count = models.PositiveIntegerField(default=0)
+    dust_total = Uint256Field(default=0)
+    allocation_root = models.CharField(max_length=66, blank=True)
+    commitment_root = models.CharField(max_length=66, blank=True)
+    onchain_plan_id = Uint256Field(null=True, blank=True)
+    allocation_dump = models.JSONField(null=True, blank=True, help_text="StandardMerkleTree standard-v1 dump")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "asset"], name="one_entry_per_plan_asset")]
+
+    def __str__(self) -> str:
+        return f"{self.asset} in plan {self.plan_id}"
+
+
+class Allocation(models.Model):
+    plan_asset = models.ForeignKey(PlanAsset, on_delete=models.CASCADE, related_name="allocations")
+    account = models.CharField(max_length=42)
+    claim = Uint256Field()
+    amount = Uint256Field()
+    leaf_index = models.PositiveIntegerField(help_text="Index of (account, amount) in the allocation tree's values")
+    batch_index = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan_asset", "account"], name="one_allocation_per_account")]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.amount}"
+
+
+class MigrationBatch(models.Model):
+    plan_asset = models.ForeignKey(PlanAsset, on_delete=models.CASCADE, related_name="batches")
+    index = models.PositiveIntegerField()
+    recipients = models.JSONField()
+    amounts = models.JSONField(help_text="Decimal strings, base units")
+    total = Uint256Field()
+    leaf_hash = models.CharField(max_length=66)
+    gas_estimate = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["plan_asset", "index"]
+        constraints = [models.UniqueConstraint(fields=["plan_asset", "index"], name="one_batch_per_index")]
+
+    def __str__(self) -> str:
+        return f"batch {self.index} of {self.plan_asset}"

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.test.utils import isolate_apps
 
-from recovery.fields import UINT256_MAX, Uint256Field
+from recovery.fields import INT256_MAX, INT256_MIN, UINT256_MAX, Int256Field, Uint256Field
 
 AMOUNTS = [0, 1, 9, 10, 10**18, 10**18 + 1, 2**128, 2**255, UINT256_MAX - 1, UINT256_MAX]
 
@@ -82,3 +82,41 @@ def test_an_out_of_range_amount_never_reaches_the_database(amount_model):
 
 def test_decimal_strings_are_accepted_as_base_units():
     assert Uint256Field().clean(str(UINT256_MAX), None) == UINT256_MAX
+
+
+@pytest.fixture
+def delta_model(transactional_db: None) -> Iterator[type[models.Model]]:
+    with isolate_apps("recovery"):
+
+        class Change(models.Model):
+            delta = Int256Field()
+
+            class Meta:
+                app_label = "recovery"
+
+        with connection.schema_editor() as editor:
+            editor.create_model(Change)
+        try:
+            yield Change
+        finally:
+            with connection.schema_editor() as editor:
+                editor.delete_model(Change)
+
+
+DELTAS = [INT256_MIN, -(10**18) - 1, -(10**18), -1, 0, 1, 10**18 + 1, INT256_MAX]
+
+
+def test_signed_deltas_round_trip_and_sort_numerically(delta_model):
+    for delta in reversed(DELTAS):
+        delta_model.objects.create(delta=delta)
+    assert list(delta_model.objects.order_by("delta").values_list("delta", flat=True)) == DELTAS
+    assert delta_model.objects.filter(delta__lt=0).count() == 4
+    assert delta_model.objects.get(delta=-(10**18) - 1).delta == -(10**18) - 1
+
+
+def test_deltas_outside_int256_are_refused():
+    with pytest.raises(ValidationError):
+        Int256Field().clean(INT256_MAX + 1, None)
+    with pytest.raises(ValidationError):
+        Int256Field().clean(INT256_MIN - 1, None)
+    assert Int256Field().clean("-42", None) == -42

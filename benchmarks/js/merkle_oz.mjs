@@ -1,0 +1,27 @@
+// Benchmark side for @openzeppelin/merkle-tree: build a StandardMerkleTree over the first
+// COUNT [address, amount] values of a JSON file and report the build time and root.
+//
+//   node --max-old-space-size=4096 benchmarks/js/merkle_oz.mjs VALUES.json COUNT
+//
+// Prints one JSON line: {"seconds", "loadSeconds", "leaves", "root"}. Only
+// StandardMerkleTree.of() is timed; reading and parsing the file is reported separately.
+
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+
+const [file, countArg] = process.argv.slice(2);
+if (!file || !countArg) {
+  process.stderr.write('usage: merkle_oz.mjs VALUES.json COUNT\n');
+  process.exit(2);
+}
+
+const loadStart = performance.now();
+const values = JSON.parse(readFileSync(file, 'utf8')).slice(0, Number(countArg));
+const loadSeconds = (performance.now() - loadStart) / 1000;
+
+const start = performance.now();
+const tree = StandardMerkleTree.of(values, ['address', 'uint256']);
+const seconds = (performance.now() - start) / 1000;
+
+process.stdout.write(JSON.stringify({ seconds, loadSeconds, leaves: values.length, root: tree.root }) + '\n');
