@@ -46,6 +46,8 @@ class Run:
     peak_rss_sum_mb: float  # peak RSS of the process + peak RSS of its helper: an upper bound
     load_seconds: float
     root: str
+    wall_seconds: float  # the whole process: start-up, loading the file, building
+    other_cpu_seconds: float  # CPU time other processes used meanwhile (a busy machine skews figures)
 
 
 def make_values(count: int) -> list[list[str]]:
@@ -91,9 +93,27 @@ def _tree_pss_kb(pid: int) -> int:
     return total
 
 
-def measure(command: list[str], side: str) -> tuple[dict, float, int]:
-    """Run one side; return its JSON report, the peak summed PSS (MB) and its own max RSS (KB)."""
+def _busy_cpu_seconds() -> float:
+    """CPU time all processes have spent so far (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as handle:
+        fields = [int(x) for x in handle.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measured:
+    report: dict
+    peak_pss_mb: float
+    max_rss_kb: int
+    wall_seconds: float
+    other_cpu_seconds: float
+
+
+def measure(command: list[str], side: str) -> Measured:
+    """Run one side; sample its memory while it runs and note how busy the rest of the machine was."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy_before, started = _busy_cpu_seconds(), time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
         peak_pss = 0
         while True:
@@ -102,40 +122,48 @@ def measure(command: list[str], side: str) -> tuple[dict, float, int]:
                 break
             peak_pss = max(peak_pss, _tree_pss_kb(process.pid))
             time.sleep(0.1)
+        busy, wall = _busy_cpu_seconds() - busy_before, time.perf_counter() - started
+        own = usage.ru_utime + usage.ru_stime  # includes its reaped children (the helper)
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4 above
         out.seek(0)
         err.seek(0)
         if process.returncode != 0:
             raise SystemExit(f"{side} side failed ({process.returncode}):\n{err.read().decode()[-4000:]}")
         report = json.loads(out.read().decode().strip().splitlines()[-1])
-    return report, peak_pss / 1024, usage.ru_maxrss
+    return Measured(report, peak_pss / 1024, usage.ru_maxrss, wall, max(0.0, busy - own))
 
 
 def run_python(values_file: Path, count: int) -> Run:
     command = [sys.executable, str(Path(__file__).resolve()), "--python-side", str(values_file), str(count)]
-    report, peak_mb, _ = measure(command, "python")
+    measured = measure(command, "python")
+    report = measured.report
     return Run(
         side="python (recovery.merkle)",
         leaves=count,
         seconds=report["seconds"],
-        peak_mb=peak_mb,
+        peak_mb=measured.peak_pss_mb,
         peak_rss_sum_mb=report["peak_rss_sum_mb"],
         load_seconds=report["load_seconds"],
         root=report["root"],
+        wall_seconds=measured.wall_seconds,
+        other_cpu_seconds=measured.other_cpu_seconds,
     )
 
 
 def run_js(values_file: Path, count: int) -> Run:
     command = ["node", "--max-old-space-size=4096", str(JS_SIDE), str(values_file), str(count)]
-    report, peak_mb, maxrss_kb = measure(command, "js")
+    measured = measure(command, "js")
+    report = measured.report
     return Run(
         side="js (@openzeppelin/merkle-tree)",
         leaves=count,
         seconds=report["seconds"],
-        peak_mb=peak_mb,
-        peak_rss_sum_mb=maxrss_kb / 1024,
+        peak_mb=measured.peak_pss_mb,
+        peak_rss_sum_mb=measured.max_rss_kb / 1024,
         load_seconds=report["loadSeconds"],
         root=report["root"],
+        wall_seconds=measured.wall_seconds,
+        other_cpu_seconds=measured.other_cpu_seconds,
     )
 
 
@@ -207,6 +235,12 @@ def main() -> int:
         f"JS / Python at {js_leaves:,} leaves: {js.seconds / python_same.seconds:.1f}x the time, "
         f"{js.peak_mb / python_same.peak_mb:.1f}x the memory (PSS)"
     )
+    for run in runs:
+        if run.other_cpu_seconds > 0.1 * run.wall_seconds:
+            print(
+                f"warning: other processes used {run.other_cpu_seconds:.1f} CPU-seconds during the "
+                f"{run.wall_seconds:.1f} s the {run.side} side ran: a busy machine skews its figures"
+            )
     print(
         f"target for Python at {python_main.leaves:,} leaves (<= {TARGET_SECONDS:.0f} s, <= {TARGET_MB:.0f} MB): "
         f"{python_main.seconds:.2f} s, {python_main.peak_mb:.0f} MB PSS / {python_main.peak_rss_sum_mb:.0f} MB RSS sum"

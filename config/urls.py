@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from recovery import apis
 from recovery import views as recovery_views
 
 urlpatterns = [
@@ -9,4 +10,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/incidents/", apis.IncidentListApi.as_view(), name="incidents"),
+    path("api/incidents/<int:incident_id>/", apis.IncidentDetailApi.as_view(), name="incident"),
+    path("api/incidents/<int:incident_id>/analyses/", apis.AnalysisCreateApi.as_view(), name="incident-analyses"),
+    path("api/analyses/<int:analysis_id>/", apis.AnalysisDetailApi.as_view(), name="analysis"),
+    path("api/analyses/<int:analysis_id>/cancel/", apis.AnalysisCancelApi.as_view(), name="analysis-cancel"),
+    path("api/analyses/<int:analysis_id>/accounts/", apis.AnalysisAccountsApi.as_view(), name="analysis-accounts"),
+    path("api/analyses/<int:analysis_id>/plans/", apis.PlanCreateApi.as_view(), name="analysis-plans"),
+    path("api/plans/<int:plan_id>/", apis.PlanDetailApi.as_view(), name="plan"),
+    path("api/plans/<int:plan_id>/accounts/<str:address>/", apis.PlanAccountApi.as_view(), name="plan-account"),
 ]

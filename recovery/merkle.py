@@ -16,7 +16,7 @@ library and is accepted by OpenZeppelin's ``MerkleProof`` on chain:
 It is pure computation (no Django) and built for size: a million ``(address, uint256)``
 leaves must build within seconds. Hence keccak comes from ``safe-pysha3``, the common
 32-byte ABI words are encoded by hand instead of through eth_abi, nodes live as raw bytes
-in one ``bytearray``, and on Linux big trees share the hashing with forked helper processes.
+in one ``bytearray``, and on Linux a big tree shares the work with one forked helper process.
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ __all__ = [
 DUMP_FORMAT: Final = "standard-v1"
 
 _NODE: Final = 32
-_WORD_BITS: Final = 256
 _UINT256_LIMIT: Final = 1 << 256
 # Below this many leaves forking a helper costs more than it saves.
 _PARALLEL_MIN_LEAVES: Final = 1 << 15
@@ -155,7 +154,10 @@ def _parse_integer(value: Any, bits: int, signed: bool) -> int:
                 raise _BadValue(f"a {kind} hex string needs digits after 0x")
             number = int(digits, 16)
         elif value.isascii() and _DECIMAL.fullmatch(value):
-            number = int(value)
+            try:
+                number = int(value)
+            except ValueError:  # past Python's int-from-str digit limit: far beyond 256 bits anyway
+                raise _BadValue(f"{value[:20]}... has too many digits for a {kind}") from None
         else:
             raise _BadValue(f"expected a {kind} as an integer, a decimal string or a 0x-prefixed hex string")
     else:
@@ -208,7 +210,7 @@ def _parse_string(value: Any) -> str:
 
 
 def _is_sequence(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray | memoryview)
 
 
 # ---------------------------------------------------------------------------------------
@@ -640,7 +642,12 @@ class _Helper:
 
     def __init__(self, task: Callable[[Connection], None]) -> None:
         parent_end, child_end = Pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            parent_end.close()
+            child_end.close()
+            raise
         if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
             status = 0
             try:
@@ -867,7 +874,7 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return "0x" + bytes(value).hex()
-    if isinstance(value, str | float):
+    if isinstance(value, str):
         return value
     if isinstance(value, Sequence):
         return [_jsonable(item) for item in value]

@@ -1,8 +1,62 @@
 """Reads of the recovery app."""
 
-from recovery.models import Deployment
+from typing import Any
+
+from recovery.merkle import StandardMerkleTree
+from recovery.models import AccountImpact, Allocation, Deployment, PlanAsset, RecoveryPlan
 
 
 def get_current_deployment(*, rpc_url: str) -> Deployment | None:
     """The newest deployment recorded for ``rpc_url``, with its contracts loaded."""
     return Deployment.objects.filter(rpc_url=rpc_url).prefetch_related("contracts").first()
+
+
+def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
+    """What one account lost and gets in a plan, per asset, with its allocation proof.
+
+    ``None`` when the account appears neither in the plan's analysis nor in its allocations.
+    Amounts are decimal strings.
+    """
+    plan = RecoveryPlan.objects.select_related("analysis").get(pk=plan_id)
+    impacts = {row.asset: row for row in AccountImpact.objects.filter(analysis_id=plan.analysis_id, account=account)}
+    allocations = {row.plan_asset_id: row for row in Allocation.objects.filter(plan_asset__plan=plan, account=account)}
+    if not impacts and not allocations:
+        return None
+    assets = []
+    for plan_asset in PlanAsset.objects.filter(plan=plan).order_by("pk"):
+        impact = impacts.get(plan_asset.asset)
+        allocation = allocations.get(plan_asset.pk)
+        proof: list[str] = []
+        leaf = None
+        if allocation is not None and plan_asset.allocation_dump:
+            tree = _allocation_tree(plan_asset)
+            proof = tree.get_proof(allocation.leaf_index)
+            leaf = tree.leaf_hash(list(tree.values[allocation.leaf_index]))
+        assets.append(
+            {
+                "asset": plan_asset.asset,
+                "before": str(impact.before) if impact else "0",
+                "after": str(impact.after) if impact else "0",
+                "delta": str(impact.delta) if impact else "0",
+                "claim": str(allocation.claim) if allocation else "0",
+                "allocation": str(allocation.amount) if allocation else "0",
+                "batch_index": allocation.batch_index if allocation else None,
+                "leaf_index": allocation.leaf_index if allocation else None,
+                "leaf": leaf,
+                "proof": proof,
+                "allocation_root": plan_asset.allocation_root,
+                "excluded": account in plan.exclusions,
+            }
+        )
+    return {"plan": plan.pk, "account": account, "assets": assets}
+
+
+def _allocation_tree(plan_asset: PlanAsset) -> StandardMerkleTree:
+    return StandardMerkleTree.load(plan_asset.allocation_dump)
+
+
+def list_account_impacts(*, analysis_id: int, asset: str | None = None, losers_first: bool = True, limit: int = 100):
+    rows = AccountImpact.objects.filter(analysis_id=analysis_id)
+    if asset:
+        rows = rows.filter(asset=asset)
+    return rows.order_by("delta" if losers_first else "-delta", "account")[:limit]

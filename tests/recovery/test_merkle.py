@@ -322,6 +322,16 @@ def test_a_tree_built_with_a_helper_process_matches_openzeppelin() -> None:
     assert tree.dump() == js["dump"]
 
 
+def test_a_refused_fork_falls_back_to_building_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse() -> int:
+        raise OSError("fork refused")
+
+    values = address_amount_values(100)
+    monkeypatch.setattr("recovery.merkle.os.fork", refuse)
+    tree = StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=True)
+    assert tree.dump() == StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=False).dump()
+
+
 @pytest.mark.parametrize("bad_index", [10, 39_000])
 def test_a_bad_value_is_reported_by_index_whichever_process_hashed_it(bad_index: int) -> None:
     values = [[address(i), amount(i)] for i in range(40_000)]
@@ -388,6 +398,22 @@ def leaf_example(encoding: tuple[str, ...]) -> list[Any]:
         "uint256[]": [1],
     }
     return [examples[t] for t in encoding]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "value"),
+    [
+        (("address",), ["0x1234"]),  # the JS left-pads it to 20 bytes
+        (("bytes32",), ["0x12"]),  # the JS right-pads it to 32 bytes
+        (("uint256",), [" 12 "]),  # the JS trims the spaces
+        (("uint256",), [""]),  # the JS reads it as 0
+        (("bytes",), ["0x123"]),  # the JS reads it as 0x0123
+    ],
+)
+def test_values_the_js_library_silently_pads_or_trims_are_rejected_here(encoding: tuple[str, ...], value: Any) -> None:
+    assert "hash" in oracle({"op": "leafHash", "encoding": list(encoding), "value": value})
+    with pytest.raises(ValueError, match=r"value\[0\]"):
+        leaf_hash(encoding, value)
 
 
 def test_the_module_leaf_hash_rejects_bad_values_too() -> None:
@@ -516,6 +542,17 @@ def test_malformed_dumps_are_rejected_with_a_clear_message(mutation: Any, messag
         StandardMerkleTree.load(dump)
     if js_rejects:
         assert "error" in oracle({"op": "load", "dump": dump})
+
+
+def test_validate_notices_a_value_changed_after_building() -> None:
+    values = [[address(i), amount(i)] for i in range(6)]
+    tree = StandardMerkleTree.of(values, ADDRESS_AMOUNT)
+    tree.validate()
+    values[4][1] += 1  # the tree keeps the caller's value objects, as the JS does
+    with pytest.raises(ValueError, match=r"not the hash of values\[4\]"):
+        tree.validate()
+    with pytest.raises(ValueError, match="does not contain the expected value"):
+        tree.get_proof(4)
 
 
 def test_a_dump_that_is_not_an_object_is_rejected() -> None:

@@ -1,0 +1,66 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from config.errors import LifeboatError
+from recovery.models import PlanMode, PlanPolicy
+from recovery.plans import build_plan
+
+
+def _pair(text: str) -> tuple[str, str]:
+    asset, sep, amount = text.partition("=")
+    if not sep:
+        raise CommandError(f"{text!r} is not ASSET=AMOUNT (amount in base units)")
+    return asset, amount
+
+
+class Command(BaseCommand):
+    help = "Recovery plans: `plan build --analysis N --mode restitute --policy pro_rata --budget TOKEN=AMOUNT`."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        build = sub.add_parser("build", help="allocate, batch and commit a new plan version")
+        build.add_argument("--analysis", type=int, required=True)
+        build.add_argument("--mode", required=True, choices=PlanMode.values)
+        build.add_argument("--policy", required=True, choices=PlanPolicy.values)
+        build.add_argument("--budget", action="append", default=[], help="ASSET=AMOUNT in base units (repeatable)")
+        build.add_argument("--payout-token", action="append", default=[], help="ASSET=TOKEN paid instead (restore)")
+        build.add_argument("--exclude", action="append", default=[], help="account to exclude (repeatable)")
+        build.add_argument("--dust", default="0", help="drop allocations below this many base units")
+        build.add_argument("--gas-ceiling", type=int, default=10_000_000)
+        build.add_argument("--parameter-changes", default=None, help="JSON file: [{target, signature, args, value}]")
+        build.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        changes = []
+        if options["parameter_changes"]:
+            try:
+                with open(options["parameter_changes"]) as handle:
+                    changes = json.load(handle)
+            except (OSError, json.JSONDecodeError) as error:
+                raise CommandError(f"--parameter-changes: {error}") from None
+        try:
+            plan = build_plan(
+                analysis_id=options["analysis"],
+                mode=options["mode"],
+                policy=options["policy"],
+                budgets=dict(_pair(text) for text in options["budget"]),
+                payout_tokens=dict(_pair(text) for text in options["payout_token"]),
+                exclusions=options["exclude"],
+                dust_threshold=options["dust"],
+                parameter_changes=changes,
+                gas_ceiling=options["gas_ceiling"],
+            )
+        except LifeboatError as error:
+            raise CommandError(error.message) from None
+        if options["json"]:
+            self.stdout.write(json.dumps({"plan": plan.pk, "version": plan.version, **plan.summary}, indent=2))
+        else:
+            self.stdout.write(f"plan {plan.pk} (version {plan.version}) built")
+            for asset, entry in plan.summary["assets"].items():
+                self.stdout.write(
+                    f"  {asset}: {entry['recipients']} recipients, {entry['batches']} batches, "
+                    f"allocated {entry['total_allocated']} of budget {entry['budget']}; "
+                    f"commitment {entry['commitment_root']}"
+                )

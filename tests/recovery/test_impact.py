@@ -1,0 +1,337 @@
+"""Impact and plans on anvil: the demo vault exploited, reconstructed, diffed, allocated,
+committed, and looked up account by account — through services, commands, the API and a
+real Celery worker."""
+
+import csv
+import json
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from eth_utils import to_checksum_address
+from rest_framework.test import APIClient
+
+from chain.artifacts import bind
+from chain.balances import balances_at_two_blocks, read_balances
+from chain.demo import DemoDeployment, exploit_vault
+from recovery import impact, plans
+from recovery.merkle import StandardMerkleTree
+from recovery.models import (
+    AccountImpact,
+    Allocation,
+    AnalysisStatus,
+    ImpactAnalysis,
+    Incident,
+    MigrationBatch,
+    RecoveryPlan,
+)
+
+
+@pytest.fixture
+def exploited(w3, demo: DemoDeployment, attacker):
+    """The demo vault drained for three holders in four; blocks and parties of the incident."""
+    rollback_block = w3.eth.block_number
+    victims = [h for i, h in enumerate(demo.holders) if i % 4 != 3]
+    drainer, tx_hash = exploit_vault(w3, demo, attacker=attacker, victims=victims)
+    return {
+        "vault": demo.address("vault"),
+        "asset": demo.address("asset"),
+        "rollback_block": rollback_block,
+        "reference_block": w3.eth.block_number,
+        "victims": victims,
+        "attacker": attacker.address,
+        "drainer": drainer.address,
+        "tx": tx_hash,
+        "from_block": demo.contracts["vault"].block,
+    }
+
+
+def _open(exploited, **extra) -> Incident:
+    return impact.open_incident(
+        title="Demo vault drained",
+        kind="protocol_exploit",
+        chain_id=31337,
+        affected_contracts=[exploited["vault"]],
+        affected_tokens=[exploited["vault"], exploited["asset"]],
+        exploit_transactions=[exploited["tx"]],
+        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
+        **extra,
+    )
+
+
+def test_reconstruction_at_both_blocks_equals_balance_of_for_every_account(anvil, exploited):
+    for token in (exploited["vault"], exploited["asset"]):
+        before, after = balances_at_two_blocks(
+            anvil.url, token, exploited["rollback_block"], exploited["reference_block"]
+        )
+        accounts = set(before) | set(after)
+        assert read_balances(anvil.url, token, accounts, exploited["rollback_block"]) == {
+            a: before.get(a, 0) for a in accounts
+        }
+        assert read_balances(anvil.url, token, accounts, exploited["reference_block"]) == {
+            a: after.get(a, 0) for a in accounts
+        }
+    vault_before, vault_after = balances_at_two_blocks(
+        anvil.url, exploited["vault"], exploited["rollback_block"], exploited["reference_block"]
+    )
+    assert all(vault_after[v.lower()] == 0 < vault_before[v.lower()] for v in exploited["victims"])
+
+
+@pytest.mark.django_db
+def test_compute_impact_stores_every_account_and_summarises_the_damage(anvil, w3, exploited, demo):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        from_block=exploited["from_block"],
+        price_feed=demo.address("price_feed"),
+    )
+    analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url, chunk=3)
+    assert analysis.status == AnalysisStatus.COMPLETED
+    vault = bind(w3, "DemoVault", exploited["vault"])
+    rows = {r.account: r for r in AccountImpact.objects.filter(analysis=analysis, asset=exploited["vault"])}
+    for holder in demo.holders:
+        row = rows[holder]
+        assert row.before == vault.functions.balanceOf(holder).call(block_identifier=exploited["rollback_block"])
+        assert row.after == vault.functions.balanceOf(holder).call()
+        assert row.delta == row.after - row.before
+    summary = analysis.summary["assets"][exploited["vault"]]
+    lost = sum(rows[v].before for v in exploited["victims"])
+    assert summary["total_losses"] == str(lost)
+    assert summary["losers"] == len(exploited["victims"])
+    asset_summary = analysis.summary["assets"][exploited["asset"]]
+    assert asset_summary["exploiter_gains"] == str(lost)  # shares were 1:1 with dUSD
+    assert analysis.summary["price"] == {"answer": str(10**8), "decimals": 8}
+    assert analysis.logs_done > 0
+    assert analysis.blocks_done == analysis.blocks_total
+
+
+@pytest.mark.django_db
+def test_a_pro_rata_plan_sums_to_the_budget_and_each_account_can_prove_its_share(anvil, exploited, demo):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        assets=[exploited["vault"]],
+    )
+    analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    losses = sum(-r.delta for r in AccountImpact.objects.filter(analysis=analysis, delta__lt=0))
+    budget = losses * 2 // 3 + 1
+    plan = plans.build_plan(
+        analysis_id=analysis.pk,
+        mode="restitute",
+        policy="pro_rata",
+        budgets={exploited["vault"]: str(budget)},
+        gas_ceiling=500_000,
+    )
+    plan_asset = plan.assets.get()
+    amounts = list(Allocation.objects.filter(plan_asset=plan_asset).values_list("amount", flat=True))
+    assert sum(amounts) + plan_asset.dust_total == budget
+    assert exploited["attacker"] not in set(Allocation.objects.values_list("account", flat=True))
+    batches = list(MigrationBatch.objects.filter(plan_asset=plan_asset))
+    assert len(batches) > 1 and sum(b.total for b in batches) == sum(amounts)
+    assert all(b.gas_estimate <= 500_000 for b in batches)
+
+    client = APIClient()
+    victim = exploited["victims"][0]
+    reply = client.get(reverse("plan-account", args=[plan.pk, victim]))
+    assert reply.status_code == 200, reply.content
+    entry = reply.json()["assets"][0]
+    assert int(entry["delta"]) < 0 and int(entry["allocation"]) > 0
+    assert StandardMerkleTree.verify_proof(
+        plan_asset.allocation_root, ["address", "uint256"], [victim, int(entry["allocation"])], entry["proof"]
+    )
+    assert entry["allocation_root"] == plan_asset.allocation_root
+
+
+def test_the_api_runs_an_analysis_on_a_real_worker(celery_worker, chain_settings, exploited, django_user_model):
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("committee"))
+    created = client.post(
+        reverse("incidents"),
+        {
+            "title": "Vault drained",
+            "kind": "protocol_exploit",
+            "chain_id": 31337,
+            "affected_tokens": [exploited["vault"]],
+            "exploiter_addresses": [exploited["attacker"]],
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    started = client.post(
+        reverse("incident-analyses", args=[created.json()["id"]]),
+        {"rollback_block": exploited["rollback_block"], "reference_block": exploited["reference_block"]},
+        format="json",
+    )
+    assert started.status_code == 202, started.content
+    url = reverse("analysis", args=[started.json()["id"]])
+    deadline = time.monotonic() + 60
+    while (state := client.get(url).json())["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert state["status"] == "completed", state
+    assert state["summary"]["assets"][exploited["vault"]]["losers"] == len(exploited["victims"])
+    losers = client.get(reverse("analysis-accounts", args=[state["id"]])).json()
+    assert int(losers[0]["delta"]) <= int(losers[-1]["delta"]) and int(losers[0]["delta"]) < 0
+
+
+@pytest.mark.django_db
+def test_a_failing_node_leaves_no_rows_and_the_analysis_resumes(anvil, exploited):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        assets=[exploited["vault"]],
+    )
+    from chain.anvil import free_port
+    from chain.errors import ChainError
+
+    with pytest.raises(ChainError):
+        impact.compute_impact(analysis_id=analysis.pk, rpc_url=f"http://127.0.0.1:{free_port()}")
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.FAILED and "RpcUnavailable" in analysis.error
+    assert AccountImpact.objects.filter(analysis=analysis).count() == 0
+    assert impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url).status == AnalysisStatus.COMPLETED
+
+
+@pytest.mark.django_db
+def test_a_cancelled_analysis_stops_and_writes_nothing(anvil, exploited):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+    )
+    impact.cancel_impact(analysis_id=analysis.pk)
+    assert impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url).status == AnalysisStatus.CANCELLED
+    assert AccountImpact.objects.count() == 0
+
+
+def test_the_ad_hoc_command_prints_json_and_writes_one_csv_row_per_account(anvil, exploited, tmp_path):
+    out = StringIO()
+    call_command(
+        "impact",
+        "compute",
+        "--rpc",
+        anvil.url,
+        "--token",
+        exploited["vault"],
+        "--rollback-block",
+        str(exploited["rollback_block"]),
+        "--reference-block",
+        str(exploited["reference_block"]),
+        "--json",
+        "--output",
+        str(tmp_path / "impact.csv"),
+        stdout=out,
+    )
+    summary = json.loads(out.getvalue())
+    with (tmp_path / "impact.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert summary["accounts_seen"] == len(rows)
+    assert summary["affected"] == sum(1 for r in rows if r["delta"] != "0") == len(exploited["victims"])
+    assert {r["address"] for r in rows if int(r["delta"]) < 0} == set(exploited["victims"])
+    assert summary["seconds"] >= 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"affected_tokens": ["0x1234"]}, "affected_tokens[0]"),
+        ({"affected_tokens": ["0x5fbdb2315678afecb367f032d93f642f64180aa3"]}, "affected_tokens[0]"),
+        ({"exploiter_addresses": ["0x5FbDB2315678afecb367f032d93F642f64180AA3"]}, "exploiter_addresses[0]"),
+        ({"exploit_transactions": ["0xabc"]}, "exploit_transactions"),
+        ({"kind": "meteor"}, "kind"),
+        ({"title": ""}, "title"),
+    ],
+)
+def test_bad_incidents_are_refused_with_a_clear_400_and_nothing_stored(body, field, django_user_model):
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("committee"))
+    base = {"title": "x", "kind": "protocol_exploit", "chain_id": 31337}
+    reply = client.post(reverse("incidents"), {**base, **body}, format="json")
+    assert reply.status_code == 400
+    assert reply.json()["error"]["detail"]["field"] == field
+    assert Incident.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_bad_analysis_requests_are_refused_before_anything_is_stored(
+    chain_settings, exploited, demo, django_user_model
+):
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("committee"))
+    incident = _open(exploited)
+    url = reverse("incident-analyses", args=[incident.pk])
+    good = {"rollback_block": exploited["rollback_block"], "reference_block": exploited["reference_block"]}
+    cases = [
+        ({"rollback_block": exploited["reference_block"] + 1}, "after reference_block"),
+        ({"reference_block": exploited["reference_block"] + 1000}, "past the chain head"),
+        ({"assets": [demo.address("timelock")]}, "not an ERC-20"),
+        ({"assets": [exploited["attacker"]]}, "no contract code"),
+        ({"assets": ["0xnot-an-address"]}, "not an address"),
+    ]
+    for change, message in cases:
+        reply = client.post(url, {**good, **change}, format="json")
+        assert reply.status_code == 400, (change, reply.content)
+        assert message in reply.json()["error"]["message"], reply.json()
+    assert ImpactAnalysis.objects.count() == 0
+    assert client.post(reverse("incident-analyses", args=[999]), good, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_bad_plans_are_refused_and_store_nothing(anvil, exploited):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        assets=[exploited["vault"]],
+    )
+    client = APIClient()
+    url = reverse("analysis-plans", args=[analysis.pk])
+    client.force_authenticate(incident.opened_by or _user())
+    assert client.post(url, {"mode": "restitute", "policy": "full"}, format="json").status_code == 409
+    impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    vault = exploited["vault"]
+    cases = [
+        ({"mode": "restitute", "policy": "pro_rata", "budgets": {vault: str(2**256)}}, "overflows uint256"),
+        ({"mode": "restitute", "policy": "pro_rata"}, "needs a budget"),
+        ({"mode": "restitute", "policy": "pro_rata", "budgets": {vault: "1.5"}}, "whole number"),
+        ({"mode": "restitute", "policy": "full", "budgets": {vault: "1"}}, "budget"),
+        ({"mode": "restitute", "policy": "full", "exclusions": [vault, vault]}, "twice"),
+        (
+            {
+                "mode": "restitute",
+                "policy": "full",
+                "parameter_changes": [{"target": vault, "signature": "f(uint8)", "args": [300]}],
+            },
+            "out of range",
+        ),
+    ]
+    for body, message in cases:
+        reply = client.post(url, body, format="json")
+        assert reply.status_code == 400, (body, reply.content)
+        assert message in reply.json()["error"]["message"], reply.json()
+    assert RecoveryPlan.objects.count() == 0
+    ok = client.post(url, {"mode": "restitute", "policy": "full"}, format="json")
+    assert ok.status_code == 201, ok.content
+    unknown = to_checksum_address("0x" + "ab" * 20)
+    assert client.get(reverse("plan-account", args=[ok.json()["id"], unknown])).status_code == 404
+
+
+def _user():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("committee")
