@@ -255,7 +255,7 @@ def accumulate_balances(logs: Iterable[Mapping[str, Any]], balances: dict[str, i
 
     The fast path: no ``TransferLog`` per log, only two dict updates. The zero address goes
     negative by the minted supply (and back up by burns); callers drop it. Returns how many
-    logs were applied; the rest were not ERC-20 shaped and were skipped.
+    logs were applied; the others were not ERC-20 shaped and were skipped.
     """
     get = balances.get
     applied = 0

@@ -12,6 +12,11 @@ from chain.demo import ASSET_DECIMALS, DemoDeployment, deploy_demo_stack, exploi
 from chain.errors import ChainError
 from chain.keys import load_account
 from chain.rpc import connect
+from recovery.impact import compute_impact, open_incident, request_impact
+from recovery.merkle import StandardMerkleTree
+from recovery.models import AnalysisStatus
+from recovery.plans import build_plan
+from recovery.selectors import account_position
 from recovery.services import record_deployment
 
 
@@ -88,3 +93,77 @@ class Command(BaseCommand):
             raise CommandError(f"the exploit did not behave as scripted: drained {drained}, exploiter gained {gained}")
         share = drained * 10_000 // before["total_assets"]
         out(f"   drained {_usd(drained)} ({share // 100}.{share % 100:02d}% of the vault), all of it to the exploiter")
+
+        out("\n== 4. incident opened, impact computed from the chain's Transfer logs")
+        vault, asset = deployment.address("vault"), deployment.address("asset")
+        incident = open_incident(
+            title="Demo vault drained through redeem() without allowance check",
+            kind="protocol_exploit",
+            chain_id=deployment.chain_id,
+            affected_contracts=[vault],
+            affected_tokens=[vault, asset],
+            detected_block=w3.eth.block_number,
+            exploit_transactions=[tx_hash],
+            exploiter_addresses=[attacker.address, drainer.address],
+            opened_via="demo",
+        )
+        analysis = request_impact(
+            incident_id=incident.pk,
+            rpc_url=anvil.url,
+            rollback_block=rollback_block,
+            reference_block=w3.eth.block_number,
+            from_block=deployment.contracts["token"].block,
+            price_feed=deployment.address("price_feed"),
+        )
+        analysis = compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+        if analysis.status != AnalysisStatus.COMPLETED:
+            raise CommandError(f"impact analysis ended {analysis.status}: {analysis.error}")
+        shares = analysis.summary["assets"][vault]
+        dusd = analysis.summary["assets"][asset]
+        out(
+            f"   incident {incident.pk}; analysis {analysis.pk}: {analysis.logs_done} Transfer logs over "
+            f"{analysis.blocks_done} blocks in {analysis.seconds_scanning:.2f} s, stored in {analysis.seconds_storing:.2f} s"
+        )
+        out(
+            f"   vault shares: {shares['accounts_seen']} accounts seen, {shares['affected']} affected, "
+            f"{shares['losers']} lost {int(shares['total_losses']):,} base units"
+        )
+        if shares.get("total_losses_value") is not None:
+            value = int(shares["total_losses_value"])
+            out(f"   valued at the rollback block's feed price: {value // 100:,}.{value % 100:02d} USD")
+        out(f"   exploiter gains in dUSD: {_usd(int(dusd['exploiter_gains']))}")
+        out("   largest losers:")
+        for entry in shares["top_losers"][:5]:
+            out(f"     {entry['account']}  {_usd(int(entry['loss']))}")
+
+        recovered = int(shares["total_losses"]) * 60 // 100
+        out(f"\n== 5. pro-rata plan: {_usd(recovered)} recovered (60% of the losses), restituted in vault shares")
+        plan = build_plan(
+            analysis_id=analysis.pk,
+            mode="restitute",
+            policy="pro_rata",
+            budgets={vault: str(recovered), asset: "0"},
+            gas_ceiling=3_000_000,
+        )
+        entry = plan.summary["assets"][vault]
+        out(
+            f"   plan {plan.pk} v{plan.version}: {entry['recipients']} recipients in {entry['batches']} batches; "
+            f"allocated {int(entry['total_allocated']):,} + dust {int(entry['dust_total']):,} = budget {int(entry['budget']):,}"
+        )
+        if int(entry["total_allocated"]) + int(entry["dust_total"]) != recovered:
+            raise CommandError("the pro-rata allocation does not sum to the budget")
+        out(f"   excluded: {', '.join(e['account'] for e in entry['excluded']) or 'none'}")
+        out(f"   allocation root (each holder's proof): {entry['allocation_root']}")
+        out(f"   commitment root (RecoveryExecutor):    {entry['commitment_root']}")
+        holder = victims[0]
+        position = account_position(plan_id=plan.pk, account=holder)
+        mine = next(a for a in position["assets"] if a["asset"] == vault)
+        proven = StandardMerkleTree.verify_proof(
+            entry["allocation_root"], ["address", "uint256"], [holder, int(mine["allocation"])], mine["proof"]
+        )
+        out(
+            f"   holder {holder}: lost {-int(mine['delta']):,}, gets {int(mine['allocation']):,}; "
+            f"proof of {len(mine['proof'])} hashes {'verifies' if proven else 'DOES NOT VERIFY'}"
+        )
+        if not proven:
+            raise CommandError("a holder's allocation proof did not verify")
