@@ -122,7 +122,8 @@ class Command(BaseCommand):
         dusd = analysis.summary["assets"][asset]
         out(
             f"   incident {incident.pk}; analysis {analysis.pk}: {analysis.logs_done} Transfer logs over "
-            f"{analysis.blocks_done} blocks in {analysis.seconds_scanning:.2f} s, stored in {analysis.seconds_storing:.2f} s"
+            f"{analysis.blocks_done} blocks in {analysis.seconds_scanning:.2f} s, "
+            f"stored in {analysis.seconds_storing:.2f} s"
         )
         out(
             f"   vault shares: {shares['accounts_seen']} accounts seen, {shares['affected']} affected, "
@@ -148,7 +149,8 @@ class Command(BaseCommand):
         entry = plan.summary["assets"][vault]
         out(
             f"   plan {plan.pk} v{plan.version}: {entry['recipients']} recipients in {entry['batches']} batches; "
-            f"allocated {int(entry['total_allocated']):,} + dust {int(entry['dust_total']):,} = budget {int(entry['budget']):,}"
+            f"allocated {int(entry['total_allocated']):,} + dust {int(entry['dust_total']):,} "
+            f"= budget {int(entry['budget']):,}"
         )
         if int(entry["total_allocated"]) + int(entry["dust_total"]) != recovered:
             raise CommandError("the pro-rata allocation does not sum to the budget")
