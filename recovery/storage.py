@@ -4,10 +4,44 @@ Values go through the model fields' own ``get_db_prep_value`` so the column enco
 (NUMERIC on PostgreSQL, padded text on SQLite) has one definition, in ``recovery/fields.py``.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
+
+from recovery.fields import (
+    INT256_MAX,
+    INT256_MIN,
+    UINT256_MAX,
+    Int256Field,
+    Uint256Field,
+    validate_int256,
+    validate_uint256,
+)
+
+
+def _copy_prep(field: models.Field) -> Callable[[Any, Any, bool], Any]:
+    """For COPY on PostgreSQL: amounts go as Python ints (psycopg writes their digits), after
+    the same range check the field applies; other columns as the field prepares them."""
+    if isinstance(field, Int256Field):
+        return lambda value, _connection, _prepared: _in_range(value, INT256_MIN, INT256_MAX, field.name)
+    if isinstance(field, Uint256Field):
+        return lambda value, _connection, _prepared: _in_range(value, 0, UINT256_MAX, field.name)
+    if isinstance(field, models.ForeignKey):
+        return lambda value, _connection, _prepared: int(value)
+    if isinstance(field, models.CharField):
+        # Django's CharField preparation is str(); a str needs only the length check.
+        limit = field.max_length or 10**9
+        return lambda value, c, p: (
+            value if type(value) is str and len(value) <= limit else field.get_db_prep_value(value, c, p)
+        )
+    return field.get_db_prep_value
+
+
+def _in_range(value: Any, low: int, high: int, name: str) -> int:
+    if type(value) is not int or not low <= value <= high:
+        return validate_int256(value) if low < 0 else validate_uint256(value)  # raises with the field's message
+    return value
 
 
 def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -16,7 +50,7 @@ def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     The caller owns the transaction. ``columns`` are field names; a foreign key takes the pk value.
     """
     fields = [model._meta.get_field(name) for name in columns]
-    prep = [field.get_db_prep_value for field in fields]
+    prep = [_copy_prep(field) if connection.vendor == "postgresql" else field.get_db_prep_value for field in fields]
     db_columns = [field.column for field in fields]
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(column) for column in db_columns)

@@ -2,6 +2,7 @@
 ``balanceOf``, paging, resuming, refused ranges (through a small limiting proxy), dead nodes
 and addresses that are not tokens. No database."""
 
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,6 @@ import requests
 from eth_account.signers.local import LocalAccount
 from hypothesis import given
 from hypothesis import strategies as st
-from web3 import Web3
 from web3.contract import Contract
 
 from chain import devkeys
@@ -219,7 +219,7 @@ def test_accounts_back_at_zero_stay_in_the_replay_and_strangers_do_not_appear(hi
 
 
 def test_replaying_from_after_the_mint_without_a_snapshot_raises_negative_balance(history: History) -> None:
-    with pytest.raises(NegativeBalance, match="below zero|leaves"):
+    with pytest.raises(NegativeBalance, match=r"leaves 0x\w+ at -"):
         balances_at(history.url, history.token, history.last_block, from_block=history.deploy_block + 1)
 
 
@@ -282,7 +282,7 @@ def test_pages_cover_the_range_in_block_order_and_progress_reports_each(history:
         )
     )
     assert pages[0].from_block == 3 and pages[-1].to_block == history.last_block
-    assert all(earlier.to_block + 1 == later.from_block for earlier, later in zip(pages, pages[1:], strict=False))
+    assert all(earlier.to_block + 1 == later.from_block for earlier, later in itertools.pairwise(pages))
     logs_done = 0
     for page, (blocks_done, logs_so_far, current) in zip(pages, progress, strict=True):
         logs_done += len(page.logs)
@@ -338,7 +338,7 @@ def test_ranges_the_node_refuses_are_halved_until_they_pass_and_grow_back(histor
         rpc = RawRpc(url, retries=1, backoff=0.01)
         got = _all_logs(rpc, history.token, history, chunk=16, grow_after=1)
     assert got == expected
-    assert limit.refused and max(limit.served) <= 3
+    assert limit.refused[:3] == [16, 8, 4] and max(limit.served) <= 3
     # After shrinking to 2 blocks the range doubles again to 4, is refused, and settles.
     assert limit.refused.count(4) >= 2
 
