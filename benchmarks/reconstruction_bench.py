@@ -196,13 +196,14 @@ def _send_all(rpc: RawRpc, raw: list[str], *, batch: int = 16, blocks_per_call: 
 
 
 def raw_fetch(url: str, token: str, pages: list[tuple[int, int]]) -> int:
-    """The floor: the same eth_getLogs requests, the JSON parsed, nothing else."""
+    """The floor: the same eth_getLogs requests, read as RawRpc reads them, the JSON parsed, nothing else."""
     session = requests.Session()
     count = 0
     for first, last in pages:
         query = {"address": token, "topics": [TRANSFER_TOPIC], "fromBlock": hex(first), "toBlock": hex(last)}
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
-        reply = json.loads(session.post(url, data=body, headers={"Content-Type": "application/json"}).content)
+        with session.post(url, data=body, headers={"Content-Type": "application/json"}, stream=True) as response:
+            reply = json.loads(response.raw.read(decode_content=True))
         count += len(reply["result"])
     session.close()
     return count
@@ -277,44 +278,45 @@ def run(
         pages = page_plan(url, token, last_block, chunk=chunk)  # also warms anvil up
         print(f"{len(pages)} eth_getLogs pages of up to {chunk} blocks", flush=True)
 
-        raw_runs: list[float] = []
-        lifeboat_runs: list[float] = []
-        raw_count = 0
         before: dict[str, int] = {}
         after: dict[str, int] = {}
-        lifeboat_count = [0]
+        counts: dict[str, int] = {}
 
-        def lifeboat() -> tuple[dict[str, int], dict[str, int]]:
-            return balances_at_two_blocks(
+        def lifeboat() -> None:
+            nonlocal before, after
+            before, after = balances_at_two_blocks(
                 url,
                 token,
                 rollback_block,
                 last_block,
                 chunk=chunk,
-                on_progress=lambda _b, done, _c: lifeboat_count.__setitem__(0, done),
+                on_progress=lambda _b, done, _c: counts.__setitem__("lifeboat", done),
             )
 
-        for _ in range(repeat):  # interleaved, so drift in the machine hits both alike
-            seconds, raw_count = _timed(lambda: raw_fetch(url, token, pages))
-            raw_runs.append(seconds)
-            seconds, (before, after) = _timed(lifeboat)
-            lifeboat_runs.append(seconds)
-        store_seconds = None
-        if store is not None:
-            store_seconds, _ = _timed(lambda: store(before, after))
-
-        def sequential() -> int:
+        def sequential() -> None:
             balances: dict[str, int] = {}
-            return sum(
+            counts["sequential"] = sum(
                 accumulate_balances(page.logs, balances)
                 for page in scan_raw_transfers(url, token, 0, last_block, chunk=chunk, prefetch=False)
             )
 
-        sequential_runs = [_timed(sequential)[0] for _ in range(repeat)]
-        objects_runs = [
-            _timed(lambda: sum(len(page.logs) for page in scan_transfers(url, token, 0, last_block, chunk=chunk)))[0]
-            for _ in range(repeat)
-        ]
+        def objects() -> None:
+            counts["objects"] = sum(len(page.logs) for page in scan_transfers(url, token, 0, last_block, chunk=chunk))
+
+        def raw() -> None:
+            counts["raw"] = raw_fetch(url, token, pages)
+
+        paths = {"raw": raw, "lifeboat": lifeboat, "sequential": sequential, "objects": objects}
+        runs: dict[str, list[float]] = {name: [] for name in paths}
+        order = list(paths)
+        for repetition in range(repeat):
+            # Interleaved, in a rotating order, so drift in the machine's load hits every path alike.
+            for name in order[repetition % len(order) :] + order[: repetition % len(order)]:
+                runs[name].append(_timed(paths[name])[0])
+            print(f"run {repetition + 1}/{repeat}: " + ", ".join(f"{n} {runs[n][-1]:.2f} s" for n in order), flush=True)
+        store_seconds = None
+        if store is not None:
+            store_seconds, _ = _timed(lambda: store(before, after))
 
         print(f"web3.py event API (budget {web3_budget:.0f} s) ...", flush=True)
         web3_balances, web3_count, web3_seconds, web3_covered = web3_event_api(
@@ -332,7 +334,7 @@ def run(
             "sample_after_equals_balanceOf": all(after[a] == on_chain_after[a] for a in chosen),
             "sample_before_equals_balanceOf": all(before.get(a, 0) == on_chain_before[a] for a in chosen),
             "total_equals_totalSupply": sum(after.values()) == SUPPLY,
-            "raw_and_lifeboat_log_counts_equal": raw_count == lifeboat_count[0] == generated.logs,
+            "every_path_saw_every_log": set(counts.values()) == {generated.logs},
         }
         web3_lower = {address.lower(): amount for address, amount in web3_balances.items()}
         web3_lower.pop("0x" + "0" * 40, None)
@@ -342,37 +344,39 @@ def run(
         checks["web3_accounts_equal_lifeboat"] = set(web3_lower) == set(reference)
 
     total_logs = generated.logs
-    raw = Measured("raw eth_getLogs + json.loads (floor)", raw_count, statistics.median(raw_runs), runs=raw_runs)
+    raw_row = Measured(
+        "raw eth_getLogs + json.loads (floor)", total_logs, statistics.median(runs["raw"]), runs=runs["raw"]
+    )
     if web3_full:
         web3 = Measured("web3.py events.Transfer.get_logs + loop", web3_count, web3_seconds, runs=[web3_seconds])
     else:
-        extrapolated = web3_seconds * total_logs / web3_count
         web3 = Measured(
             "web3.py events.Transfer.get_logs + loop",
             total_logs,
-            extrapolated,
-            note=f"extrapolated from {web3_count:,} logs (blocks 0..{web3_covered}) in {web3_seconds:.1f} s",
+            web3_seconds * total_logs / web3_count,
+            note=f"extrapolated from {web3_count:,} logs (blocks 0..{web3_covered}) measured in {web3_seconds:.1f} s",
             runs=[web3_seconds],
         )
+    lifeboat_row = Measured(
+        "Lifeboat balances_at_two_blocks (fetch+decode+2 snapshots)",
+        total_logs,
+        statistics.median(runs["lifeboat"]),
+        runs=runs["lifeboat"],
+    )
     rows = [
-        raw,
+        raw_row,
+        lifeboat_row,
         Measured(
-            "Lifeboat balances_at_two_blocks (fetch+decode+2 snapshots)",
-            lifeboat_count[0],
-            statistics.median(lifeboat_runs),
-            runs=lifeboat_runs,
-        ),
-        Measured(
-            "  variant: no prefetch thread (scan + accumulate)",
+            "  variant: no prefetch thread (scan + accumulate_balances)",
             total_logs,
-            statistics.median(sequential_runs),
-            runs=sequential_runs,
+            statistics.median(runs["sequential"]),
+            runs=runs["sequential"],
         ),
         Measured(
             "  variant: TransferLog objects (scan_transfers)",
             total_logs,
-            statistics.median(objects_runs),
-            runs=objects_runs,
+            statistics.median(runs["objects"]),
+            runs=runs["objects"],
         ),
         web3,
     ]
@@ -385,12 +389,12 @@ def run(
         "repeat": repeat,
         "sample": len(chosen),
         "rows": [row.__dict__ for row in rows],
-        "raw_seconds": raw.seconds,
+        "raw_seconds": raw_row.seconds,
         "web3_seconds": web3.seconds,
         "web3_extrapolated": not web3_full,
-        "lifeboat_seconds": rows[1].seconds,
-        "lifeboat_vs_raw": rows[1].seconds / raw.seconds,
-        "web3_vs_lifeboat": web3.seconds / rows[1].seconds,
+        "lifeboat_seconds": lifeboat_row.seconds,
+        "lifeboat_vs_raw": lifeboat_row.seconds / raw_row.seconds,
+        "web3_vs_lifeboat": web3.seconds / lifeboat_row.seconds,
         "store_seconds": store_seconds,  # writing the diff to the database is measured elsewhere
         "checks": checks,
     }

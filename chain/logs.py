@@ -1,20 +1,22 @@
 """Scanning ERC-20 Transfer logs fast: raw ``eth_getLogs`` pages, decoded by slicing hex.
 
 web3.py's event API decodes every log through eth-abi, checksums both addresses (a keccak
-each) and wraps the result in AttributeDicts: tens of microseconds a log. A token with
-millions of transfers needs well under a microsecond, so this module posts raw JSON-RPC
-over one ``requests.Session`` and reads the fields straight out of the parsed JSON.
+each) and wraps the result in AttributeDicts: hundreds of microseconds a log. Replaying a
+token with millions of transfers should cost little more than parsing the node's JSON, so
+this module posts raw JSON-RPC over one ``requests.Session`` and reads the fields straight
+out of the parsed JSON.
 
 Addresses are lowercase ``0x`` hex everywhere here and in ``chain/balances.py``. The
-execution-apis schema makes topics and data lowercase hex, so slicing a topic already gives
-the key, with no conversion per log; ``chain.artifacts.checksum`` converts at the edges.
+execution-apis schema makes topics (``hash32``) lowercase hex, so slicing a topic already
+gives the key, with no conversion per log; ``chain.artifacts.checksum`` converts at the edges.
 
 Only Transfer logs with exactly three topics (signature, from, to) and one 32-byte data word
 are ERC-20 transfers. ERC-721's ``Transfer`` has four topics (the token id is indexed) and
 a few old tokens index the amount as well; both are skipped, by every function here.
 
-A scan fetches the next page on a background thread while the caller works on the current
-one: the node builds page n + 1 while Python decodes page n.
+A scan does its HTTP on a background thread, one request ahead: the node builds page n + 1
+while the caller's thread parses and applies page n. The parsing stays on the caller's
+thread because it holds the GIL either way; what overlaps is the node's work and ours.
 """
 
 import json
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+import urllib3
 from eth_utils import keccak
 
 from chain.errors import RangeTooLarge, RpcError, RpcUnavailable
@@ -36,9 +39,9 @@ ZERO_ADDRESS = "0x" + "0" * 40
 
 # Blocks asked for in one eth_getLogs before any refusal; providers commonly allow 2,000.
 DEFAULT_CHUNK = 2_000
-# A page returning more logs than this makes the next range proportionally smaller, which
-# keeps memory bounded on nodes that set no limit of their own.
-DEFAULT_TARGET_LOGS = 20_000
+# A reply larger than this makes the next range proportionally smaller, which keeps memory
+# bounded on nodes that set no limit of their own (a Transfer log is 500-650 bytes of JSON).
+DEFAULT_PAGE_BYTES = 16 * 2**20
 # Successful pages in a row before a shrunken range doubles again.
 DEFAULT_GROW_AFTER = 4
 
@@ -56,6 +59,10 @@ _RATE_LIMITED = re.compile(r"rate.?limit|too many requests|request count|request
 # others "query timeout exceeded", "block range is too wide", "limit exceeded" (-32005).
 _REFUSED = re.compile(r"more than|too many|too large|too big|too wide|exceed|limit|response size", re.I)
 _TIMED_OUT = re.compile(r"timeout|timed out", re.I)
+# A reply this big that opens with "result": [ (after jsonrpc and id) is a page of logs; it is
+# parsed on the caller's thread. Smaller or other replies are parsed and checked at once.
+_PARSE_HERE_BELOW = 4_096
+_RESULT_FIRST = re.compile(rb'\{\s*(?:"(?:jsonrpc|id)"\s*:\s*(?:"[^"]*"|\d+)\s*,\s*){0,2}"result"\s*:\s*\[')
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,23 +173,52 @@ class RawRpc:
         With ``refusable``, replies that mean "this log range is too much" raise ``_Refused``
         at once instead of being retried.
         """
-        for attempt in range(self.retries + 1):
+        return self._retrying(lambda: self._checked(*self._post(payload, refusable=refusable), method, refusable))
+
+    def _fetch_result(self, payload: bytes, *, method: str) -> bytes:
+        """The unparsed reply to a refusable request whose success carries a large ``result``.
+
+        A big reply that starts like a result is handed back unparsed, so that parsing it (on
+        the caller's thread) overlaps the node's work on the next request; anything else is
+        parsed here and checked as ``_exchange`` checks it.
+        """
+
+        def attempt() -> bytes:
+            status, content = self._post(payload, refusable=True)
+            if status != 200 or len(content) < _PARSE_HERE_BELOW or not _RESULT_FIRST.match(content):
+                self._checked(status, content, method, True)
+            return content
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        for number in range(self.retries + 1):
             try:
-                return self._post(payload, method=method, refusable=refusable)
+                return attempt()
             except _Transient as failure:
                 last = failure
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        raise RpcUnavailable(f"{method} at {self.url} failed {self.retries + 1} times, last: {last}")
+            if number < self.retries:
+                time.sleep(self.backoff * 2**number)
+        raise RpcUnavailable(f"{self.url} failed {self.retries + 1} times, last: {last}")
 
-    def _post(self, payload: bytes, *, method: str, refusable: bool) -> Any:
+    def _post(self, payload: bytes, *, refusable: bool) -> tuple[int, bytes]:
+        """HTTP status and body; transport failures and refusing statuses raise ``_Transient``/``_Refused``."""
         try:
-            response = self._session.post(self.url, data=payload, headers=_HEADERS, timeout=self.timeout)
+            with self._session.post(
+                self.url, data=payload, headers=_HEADERS, timeout=self.timeout, stream=True
+            ) as response:
+                status = response.status_code
+                if refusable and status in (413, 502, 503, 504):
+                    raise _Refused(f"HTTP {status}", ambiguous=status != 413)
+                if status == 429 or status >= 500:
+                    raise _Transient(f"HTTP {status}")
+                # The body in one read: ``response.content`` reads 10 kB at a time, and while a
+                # scan's caller parses the previous page each piece waits for the GIL.
+                return status, response.raw.read(decode_content=True)
         except requests.ConnectTimeout as error:
             raise _Transient(_short(error)) from None
-        except (requests.Timeout, requests.ConnectionError) as error:
-            # A read timeout while the body streams in surfaces as a ConnectionError.
-            if _TIMED_OUT.search(str(error)):
+        except (requests.Timeout, requests.ConnectionError, urllib3.exceptions.HTTPError, OSError) as error:
+            if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError) or _TIMED_OUT.search(str(error)):
                 if refusable:
                     raise _Refused(f"no reply within {self.timeout:g} s", ambiguous=True) from None
                 raise _Transient(f"no reply within {self.timeout:g} s") from None
@@ -190,17 +226,14 @@ class RawRpc:
         except requests.RequestException as error:
             raise _Transient(_short(error)) from None
 
-        status = response.status_code
-        if refusable and status in (413, 502, 503, 504):
-            raise _Refused(f"HTTP {status}", ambiguous=status != 413)
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}")
+    def _checked(self, status: int, content: bytes, method: str, refusable: bool) -> Any:
+        """The parsed reply; JSON-RPC errors raise ``_Transient``, ``_Refused`` or ``RpcError``."""
         try:
-            reply = json.loads(response.content)
+            reply = json.loads(content)
         except ValueError:
             if status == 200:
                 raise _Transient("the reply is not JSON (cut short?)") from None
-            raise RpcError(f"{method} at {self.url}: HTTP {status} {response.text[:160]!r}") from None
+            raise RpcError(f"{method} at {self.url}: HTTP {status} {content[:160]!r}") from None
 
         error = reply.get("error") if isinstance(reply, dict) else None
         if error is not None:
@@ -280,7 +313,7 @@ def scan_raw_transfers(
     to_block: int | None = None,
     *,
     chunk: int = DEFAULT_CHUNK,
-    target_logs: int | None = DEFAULT_TARGET_LOGS,
+    page_bytes: int | None = DEFAULT_PAGE_BYTES,
     grow_after: int = DEFAULT_GROW_AFTER,
     start_after: int | None = None,
     on_progress: Progress | None = None,
@@ -292,13 +325,16 @@ def scan_raw_transfers(
     be reorganised, since pages are asked for by number. Pages span ``chunk`` blocks at
     most. A refused range (see the module's patterns; HTTP 413/502/503/504; a read timeout)
     is halved and asked again, and after ``grow_after`` good pages in a row the range
-    doubles back towards ``chunk``; a page of more than ``target_logs`` logs makes the next
-    range proportionally smaller. A single block still refused raises ``RangeTooLarge``
-    (after the usual retries when the refusal was a timeout or a gateway error).
+    doubles back towards ``chunk``; a reply of more than ``page_bytes`` makes the next range
+    proportionally smaller. A single block still refused raises ``RangeTooLarge`` (after
+    the usual retries when the refusal was a timeout or a gateway error).
 
     To resume, pass the last block fully processed as ``start_after``: the scan begins at
     the block after it. ``on_progress`` is called after the caller is done with each page.
-    With ``prefetch`` a thread fetches the next page while the caller handles this one.
+
+    With ``prefetch`` a thread does the HTTP, one request ahead: the node works on the next
+    page while this thread parses the current one and the caller handles it. Abandoned
+    early, the scan's thread ends after the request it is in, on the same ``RawRpc``.
     """
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1 block, not {chunk}")
@@ -316,20 +352,21 @@ def scan_raw_transfers(
             client.close()
         raise
     first = from_block if start_after is None else start_after + 1
-    pages = _fetch_pages(client, addresses, first, last, chunk=chunk, target_logs=target_logs, grow_after=grow_after)
+    replies = _fetch_pages(client, addresses, first, last, chunk=chunk, page_bytes=page_bytes, grow_after=grow_after)
     if owned:
-        pages = _closing(pages, client)
+        replies = _closing(replies, client)
     if prefetch:
-        pages = _prefetched(pages)
+        replies = _prefetched(replies)
     logs_done = 0
     try:
-        for page in pages:
+        for reply in replies:
+            page = _parsed(reply, client.url)
             yield page
             logs_done += len(page.logs)
             if on_progress is not None:
                 on_progress(page.to_block - from_block + 1, logs_done, page.to_block)
     finally:
-        pages.close()  # type: ignore[attr-defined]
+        replies.close()  # type: ignore[attr-defined]
 
 
 def scan_transfers(
@@ -339,7 +376,7 @@ def scan_transfers(
     to_block: int | None = None,
     *,
     chunk: int = DEFAULT_CHUNK,
-    target_logs: int | None = DEFAULT_TARGET_LOGS,
+    page_bytes: int | None = DEFAULT_PAGE_BYTES,
     grow_after: int = DEFAULT_GROW_AFTER,
     start_after: int | None = None,
     on_progress: Progress | None = None,
@@ -352,7 +389,7 @@ def scan_transfers(
         from_block,
         to_block,
         chunk=chunk,
-        target_logs=target_logs,
+        page_bytes=page_bytes,
         grow_after=grow_after,
         start_after=start_after,
         on_progress=on_progress,
@@ -361,19 +398,26 @@ def scan_transfers(
         yield LogPage(page.from_block, page.to_block, decode_transfers(page.logs))
 
 
-def _fetch_logs(rpc: RawRpc, addresses: list[str], first: int, last: int) -> list[dict[str, Any]]:
-    query = {
-        "address": addresses[0] if len(addresses) == 1 else addresses,
-        "topics": [TRANSFER_TOPIC],
-        "fromBlock": hex(first),
-        "toBlock": hex(last),
-    }
-    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
-    reply = rpc._exchange(payload, method="eth_getLogs", refusable=True)
-    result = reply.get("result") if isinstance(reply, dict) else None
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An eth_getLogs reply for blocks ``from_block``..``to_block``, not parsed yet."""
+
+    from_block: int
+    to_block: int
+    content: bytes
+
+
+def _parsed(reply: _Reply, url: str) -> RawLogPage:
+    try:
+        parsed = json.loads(reply.content)
+    except ValueError:
+        raise RpcError(f"eth_getLogs at {url} for blocks {reply.from_block}..{reply.to_block}: not JSON") from None
+    result = parsed.get("result") if isinstance(parsed, dict) else None
     if not isinstance(result, list):
-        raise RpcError(f"eth_getLogs at {rpc.url} for blocks {first}..{last} answered {str(reply)[:160]}")
-    return result
+        raise RpcError(
+            f"eth_getLogs at {url} for blocks {reply.from_block}..{reply.to_block} answered {str(parsed)[:160]}"
+        )
+    return RawLogPage(reply.from_block, reply.to_block, result)
 
 
 def _fetch_pages(
@@ -383,15 +427,18 @@ def _fetch_pages(
     last: int,
     *,
     chunk: int,
-    target_logs: int | None,
+    page_bytes: int | None,
     grow_after: int,
-) -> Iterator[RawLogPage]:
+) -> Iterator[_Reply]:
+    address = addresses[0] if len(addresses) == 1 else addresses
     span, streak, retried = chunk, 0, 0
     start = first
     while start <= last:
         end = min(last, start + span - 1)
+        query = {"address": address, "topics": [TRANSFER_TOPIC], "fromBlock": hex(start), "toBlock": hex(end)}
+        payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
         try:
-            logs = _fetch_logs(rpc, addresses, start, end)
+            content = rpc._fetch_result(payload, method="eth_getLogs")
         except _Refused as refusal:
             if end > start:
                 span, streak = (end - start + 1) // 2, 0
@@ -404,13 +451,13 @@ def _fetch_pages(
                 f"the node at {rpc.url} refuses eth_getLogs even for the single block {start}: {refusal}"
             ) from None
         retried = 0
-        yield RawLogPage(start, end, logs)
+        yield _Reply(start, end, content)
         width, start = end - start + 1, end + 1
-        if target_logs and len(logs) > target_logs:
-            span, streak = max(1, width * target_logs // len(logs)), 0
+        if page_bytes and len(content) > page_bytes:
+            span, streak = max(1, width * page_bytes // len(content)), 0
             continue
         streak += 1
-        if span < chunk and streak >= grow_after and (not target_logs or len(logs) * 2 <= target_logs):
+        if span < chunk and streak >= grow_after and (not page_bytes or len(content) * 2 <= page_bytes):
             span, streak = min(chunk, span * 2), 0
 
 

@@ -80,6 +80,8 @@ _NODE: Final = 32
 _UINT256_LIMIT: Final = 1 << 256
 # Below this many leaves forking a helper costs more than it saves.
 _PARALLEL_MIN_LEAVES: Final = 1 << 15
+# Values encoded per batch on the fast path.
+_WORD_BATCH: Final = 1 << 16
 # Tree levels smaller than this are hashed by the main process alone.
 _PARALLEL_MIN_LEVEL: Final = 1 << 12
 # With a helper, it merges and lays out the sort entries from this prefix up.
@@ -503,7 +505,12 @@ class _LeafCodec:
             if self._words is not None and chunk:
                 arity = len(self._words)
                 if set(map(type, chunk)) <= {list, tuple} and set(map(len, chunk)) == {arity}:
-                    return self._hash_words(chunk, start, with_index)
+                    # In batches, so the column buffers stay a few MB however big the tree is.
+                    hashes: list[bytes] = []
+                    for offset in range(0, len(chunk), _WORD_BATCH):
+                        batch = chunk[offset : offset + _WORD_BATCH]
+                        hashes += self._hash_words(batch, start + offset, with_index)
+                    return hashes
             return self._hash_general(chunk, start, with_index)
         except MerkleTreeError:
             raise

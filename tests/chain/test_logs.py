@@ -2,9 +2,11 @@
 ``balanceOf``, paging, resuming, refused ranges (through a small limiting proxy), dead nodes
 and addresses that are not tokens. No database."""
 
+import contextlib
 import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from chain.transact import send
 SUPPLY = 10**24
 FIRST_RECIPIENT = 0x5000  # sprayRange recipients: 0x...5000 onwards
 REFUSAL = "query returned more than 10000 results"
+SLOW_SECONDS = 0.6
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def token(node: Anvil, history: History) -> Contract:
 @dataclass
 class Limit:
     max_span: int  # larger eth_getLogs ranges are refused; 0 refuses every range
-    kind: str  # how: "json-rpc" error, or an HTTP status ("413", "503")
+    kind: str  # how: "json-rpc" error, an HTTP status ("413", "503"), or "slow" (no answer in time)
     served: list[int]
     refused: list[int]
 
@@ -157,6 +160,8 @@ def refusing_proxy(upstream: str, *, max_span: int, kind: str = "json-rpc") -> I
                     if limit.kind == "json-rpc":
                         error = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32005, "message": REFUSAL}}
                         self._reply(200, json.dumps(error).encode())
+                    elif limit.kind == "slow":
+                        time.sleep(SLOW_SECONDS)  # past the client's timeout; it has hung up
                     else:
                         self._reply(int(limit.kind), b"<html>upstream says no</html>")
                     return
@@ -172,6 +177,10 @@ def refusing_proxy(upstream: str, *, max_span: int, kind: str = "json-rpc") -> I
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
+
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):  # a client that timed out has hung up
+                super().handle()
 
         def log_message(self, *_: object) -> None:
             pass
@@ -341,6 +350,15 @@ def test_ranges_the_node_refuses_are_halved_until_they_pass_and_grow_back(histor
     assert limit.refused[:3] == [16, 8, 4] and max(limit.served) <= 3
     # After shrinking to 2 blocks the range doubles again to 4, is refused, and settles.
     assert limit.refused.count(4) >= 2
+
+
+def test_a_range_the_node_cannot_answer_in_time_is_halved_like_a_refusal(history: History) -> None:
+    expected = _all_logs(history.url, history.token, history)
+    with refusing_proxy(history.url, max_span=4, kind="slow") as (url, limit):
+        rpc = RawRpc(url, timeout=SLOW_SECONDS / 3, retries=0)
+        got = _all_logs(rpc, history.token, history, chunk=16, grow_after=100)
+    assert got == expected
+    assert limit.refused == [16, 8] and max(limit.served) == 4
 
 
 def test_the_replay_through_a_limiting_provider_equals_the_direct_replay(history: History) -> None:

@@ -305,7 +305,7 @@ def test_a_multiproof_cannot_prove_the_same_leaf_twice() -> None:
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("count", [2, 3, 5, 64, 1_001, 20_000])
+@pytest.mark.parametrize("count", [2, 3, 5, 64, 1_001, 20_000, 70_000])
 @pytest.mark.parametrize("sort_leaves", [True, False])
 def test_building_with_a_helper_process_gives_the_same_tree_as_building_alone(count: int, sort_leaves: bool) -> None:
     values = [[address(i % 997), amount(i % 13)] for i in range(count)]  # plenty of duplicates
@@ -332,12 +332,16 @@ def test_a_refused_fork_falls_back_to_building_alone(monkeypatch: pytest.MonkeyP
     assert tree.dump() == StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=False).dump()
 
 
-@pytest.mark.parametrize("bad_index", [10, 39_000])
-def test_a_bad_value_is_reported_by_index_whichever_process_hashed_it(bad_index: int) -> None:
-    values = [[address(i), amount(i)] for i in range(40_000)]
+@pytest.mark.parametrize(
+    ("count", "bad_index", "parallel"),
+    [(40_000, 10, True), (40_000, 39_000, True), (70_000, 65_600, False)],
+    ids=["in_our_half", "in_the_helpers_half", "in_a_later_batch"],
+)
+def test_a_bad_value_is_reported_by_index_wherever_it_was_hashed(count: int, bad_index: int, parallel: bool) -> None:
+    values = [[address(i), amount(i)] for i in range(count)]
     values[bad_index] = [address(bad_index), -5]
     with pytest.raises(ValueError, match=rf"values\[{bad_index}\]\[1\] \(uint256\): -5 is negative"):
-        StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=True)
+        StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=parallel)
 
 
 # ---------------------------------------------------------------------------------------
