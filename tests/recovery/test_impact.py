@@ -335,3 +335,12 @@ def _user():
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_user("committee")
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_describes_the_account_lookup():
+    reply = APIClient().get(reverse("api-schema"), {"format": "json"})
+    assert reply.status_code == 200
+    paths = json.loads(reply.content)["paths"]
+    assert "/api/plans/{plan_id}/accounts/{address}/" in paths
+    assert "/api/incidents/{incident_id}/analyses/" in paths
