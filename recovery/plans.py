@@ -27,6 +27,7 @@ from recovery.models import (
     Allocation,
     AnalysisStatus,
     ImpactAnalysis,
+    Incident,
     IncidentStatus,
     MigrationBatch,
     PlanAsset,
@@ -211,7 +212,7 @@ def build_plan(
             }
         plan.summary = {"assets": summary, "parameter_changes": len(calls)}
         plan.save(update_fields=["summary"])
-        analysis.incident.__class__.objects.filter(
+        Incident.objects.filter(
             pk=analysis.incident_id, status__in=[IncidentStatus.OPEN, IncidentStatus.ANALYSING]
         ).update(status=IncidentStatus.PLANNING)
     return plan
