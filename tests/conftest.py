@@ -10,7 +10,7 @@ from web3 import Web3
 
 from chain import devkeys
 from chain.anvil import Anvil
-from chain.demo import DemoDeployment, deploy_demo_stack, seed_holders
+from chain.demo import DemoDeployment, deploy_demo_stack, exploit_vault, seed_holders
 from chain.keys import load_account
 from chain.rpc import connect
 
@@ -72,6 +72,35 @@ def demo(w3: Web3, demo_stack: DemoDeployment) -> Iterator[DemoDeployment]:
         # evm_revert drops this snapshot (and later ones); the next test takes a new one.
         reverted = w3.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
         assert reverted, "evm_revert failed: the chain state leaked out of the test"
+
+
+@pytest.fixture
+def exploited(w3: Web3, demo: DemoDeployment, attacker: LocalAccount) -> dict:
+    """The demo vault drained for three holders in four; blocks and parties of the incident."""
+    rollback_block = w3.eth.block_number
+    victims = [h for i, h in enumerate(demo.holders) if i % 4 != 3]
+    drainer, tx_hash = exploit_vault(w3, demo, attacker=attacker, victims=victims)
+    return {
+        "vault": demo.address("vault"),
+        "asset": demo.address("asset"),
+        "rollback_block": rollback_block,
+        "reference_block": w3.eth.block_number,
+        "victims": victims,
+        "attacker": attacker.address,
+        "drainer": drainer.address,
+        "tx": tx_hash,
+        "from_block": demo.contracts["vault"].block,
+    }
+
+
+@pytest.fixture
+def timelock(w3: Web3, demo: DemoDeployment) -> Iterator[str]:
+    """The governance timelock's address, which tests may send from through anvil's impersonation."""
+    address = demo.address("timelock")
+    w3.provider.make_request("anvil_impersonateAccount", [address])  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_setBalance", [address, hex(10**18)])  # type: ignore[arg-type]
+    yield address
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [address])  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """RecoveryExecutor on anvil: who may approve and execute, and every refusal it promises."""
 
-from collections.abc import Iterator
-
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -33,16 +31,6 @@ BUDGET = sum(batch.total for batch in BATCHES)
 @pytest.fixture
 def executor(w3: Web3, demo: DemoDeployment) -> Contract:
     return bind(w3, "RecoveryExecutor", demo.address("recovery_executor"))
-
-
-@pytest.fixture
-def timelock(w3: Web3, demo: DemoDeployment) -> Iterator[str]:
-    """The approver is the governance timelock; tests act as it through anvil's impersonation."""
-    address = demo.address("timelock")
-    w3.provider.make_request("anvil_impersonateAccount", [address])
-    w3.provider.make_request("anvil_setBalance", [address, hex(10**18)])
-    yield address
-    w3.provider.make_request("anvil_stopImpersonatingAccount", [address])
 
 
 def _as(address: str, call: object) -> dict:

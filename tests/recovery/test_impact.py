@@ -15,7 +15,6 @@ from rest_framework.test import APIClient
 
 from chain.artifacts import bind
 from chain.balances import balances_at_two_blocks, read_balances
-from chain.demo import DemoDeployment, exploit_vault
 from recovery import impact, plans
 from recovery.merkle import StandardMerkleTree
 from recovery.models import (
@@ -27,25 +26,6 @@ from recovery.models import (
     MigrationBatch,
     RecoveryPlan,
 )
-
-
-@pytest.fixture
-def exploited(w3, demo: DemoDeployment, attacker):
-    """The demo vault drained for three holders in four; blocks and parties of the incident."""
-    rollback_block = w3.eth.block_number
-    victims = [h for i, h in enumerate(demo.holders) if i % 4 != 3]
-    drainer, tx_hash = exploit_vault(w3, demo, attacker=attacker, victims=victims)
-    return {
-        "vault": demo.address("vault"),
-        "asset": demo.address("asset"),
-        "rollback_block": rollback_block,
-        "reference_block": w3.eth.block_number,
-        "victims": victims,
-        "attacker": attacker.address,
-        "drainer": drainer.address,
-        "tx": tx_hash,
-        "from_block": demo.contracts["vault"].block,
-    }
 
 
 def _open(exploited, **extra) -> Incident:
