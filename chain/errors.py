@@ -71,3 +71,7 @@ class NegativeBalance(ChainError):
             "from_block - 1) or the token changes balances without Transfer events"
         )
         self.token, self.account, self.balance, self.block = token, account, balance, block
+
+
+class ReplayMismatch(ChainError):
+    """Balances replayed from Transfer logs disagree with ``balanceOf``: retrying will not help."""

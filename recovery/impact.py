@@ -14,8 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from chain.balances import check_erc20
-from chain.errors import ChainError, NotAnErc20
+from chain.balances import check_erc20, read_balances
+from chain.errors import ChainError, NotAnErc20, ReplayMismatch
 from chain.logs import RawRpc, scan_raw_transfers
 from chain.replay import TwoBlockReplay, pack, pack_balances, unpack, unpack_balances
 from recovery.diff import AccountDelta, Price, diff_balances, summarize
@@ -33,6 +33,7 @@ from recovery.storage import bulk_insert
 from recovery.validation import parse_address, parse_addresses, parse_tx_hashes
 
 CHECKPOINT_SECONDS = 2.0
+CROSS_CHECK_SAMPLE = 200
 DECIMALS = "0x313ce567"  # decimals()
 LATEST_ROUND_DATA = "0xfeaf968c"  # latestRoundData()
 
@@ -220,12 +221,16 @@ def compute_impact(*, analysis_id: int, rpc_url: str, chunk: int | None = None) 
         price = _read_price(rpc, analysis)
         decimals = _token_decimals(rpc, analysis.tracked_assets)
         results = {token: replay.result() for token, replay in replays.items()}
+        cross_check = {
+            token: _cross_check(rpc, token, results[token], analysis.rollback_block, analysis.reference_block)
+            for token in results
+        }
     except ChainError as error:
         _record_failure(analysis.pk, error)
         raise
     finally:
         rpc.close()
-    return _store_impact(analysis.pk, results, price=price, decimals=decimals)
+    return _store_impact(analysis.pk, results, price=price, decimals=decimals, cross_check=cross_check)
 
 
 def _load_replays(analysis: ImpactAnalysis) -> dict[str, TwoBlockReplay]:
@@ -270,6 +275,39 @@ def _checkpoint(analysis_id: int, replays: dict[str, TwoBlockReplay], started: f
         row.seconds_scanning = earlier_seconds + time.monotonic() - started
         row.save(update_fields=["partial_state", "blocks_done", "logs_done", "seconds_scanning"])
     return False
+
+
+def _cross_check(
+    rpc: RawRpc,
+    token: str,
+    result: tuple[dict[str, int], dict[str, int]],
+    rollback_block: int,
+    reference_block: int,
+) -> int:
+    """Compare the replay with ``balanceOf`` for a sample of accounts at both blocks.
+
+    The sample: the accounts whose balance changed most, plus a spread of the rest chosen by
+    address order, ``CROSS_CHECK_SAMPLE`` in all (every account when there are fewer). A
+    token whose balances move without Transfer events (rebasing, fee-on-transfer accounting
+    bugs) fails here instead of producing a wrong diff. Returns how many accounts were checked.
+    """
+    before, after = result
+    accounts = sorted(set(before) | set(after))
+    if len(accounts) > CROSS_CHECK_SAMPLE:
+        moved = sorted(accounts, key=lambda a: -abs(after.get(a, 0) - before.get(a, 0)))[: CROSS_CHECK_SAMPLE // 2]
+        step = max(1, len(accounts) // (CROSS_CHECK_SAMPLE - len(moved)))
+        accounts = sorted(set(moved) | set(accounts[::step]))
+    for block, replayed in ((rollback_block, before), (reference_block, after)):
+        read = read_balances(rpc, token, accounts, block)
+        wrong = [a for a in accounts if read[a] != replayed.get(a, 0)]
+        if wrong:
+            first = wrong[0]
+            raise ReplayMismatch(
+                f"{token}: balances replayed from Transfer logs differ from balanceOf at block {block} for "
+                f"{len(wrong)} of {len(accounts)} sampled accounts (first {first}: replay {replayed.get(first, 0)}, "
+                f"balanceOf {read[first]}); the token moves balances without Transfer events"
+            )
+    return len(accounts)
 
 
 def _mark_cancelled(analysis_id: int) -> ImpactAnalysis:
@@ -325,6 +363,7 @@ def _store_impact(
     *,
     price: tuple[int, int] | None,
     decimals: dict[str, int],
+    cross_check: dict[str, int],
 ) -> ImpactAnalysis:
     """Write every account row, the snapshots and the summary in one transaction."""
     started = time.monotonic()
@@ -371,6 +410,7 @@ def _store_impact(
         row.summary = {
             "assets": summaries,
             "decimals": decimals,
+            "cross_checked_accounts": cross_check,
             "price": None if price is None else {"answer": str(price[0]), "decimals": price[1]},
         }
         row.partial_state = None

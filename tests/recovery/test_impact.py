@@ -324,3 +324,46 @@ def test_the_openapi_schema_describes_the_account_lookup():
     paths = json.loads(reply.content)["paths"]
     assert "/api/plans/{plan_id}/accounts/{address}/" in paths
     assert "/api/incidents/{incident_id}/analyses/" in paths
+
+
+@pytest.mark.django_db
+def test_a_balance_changed_without_a_transfer_event_fails_the_cross_check(anvil, w3, exploited, demo):
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    holder = demo.holders[3]  # not drained: its shares are untouched by the exploit
+    # OpenZeppelin's ERC20 keeps _balances at slot 0: write a balance no Transfer event explains.
+    slot = keccak(encode(["address", "uint256"], [holder, 0]))
+    w3.provider.make_request(
+        "anvil_setStorageAt", [exploited["vault"], "0x" + slot.hex(), "0x" + (12345).to_bytes(32, "big").hex()]
+    )
+    w3.provider.make_request("evm_mine", [])
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=w3.eth.block_number,
+        assets=[exploited["vault"]],
+    )
+    from chain.errors import ReplayMismatch
+
+    with pytest.raises(ReplayMismatch, match=f"first {holder.lower()}: replay"):
+        impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.FAILED and "without Transfer events" in analysis.error
+    assert AccountImpact.objects.filter(analysis=analysis).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_completed_analysis_records_how_many_accounts_were_cross_checked(anvil, exploited):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        assets=[exploited["vault"]],
+    )
+    analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    assert analysis.summary["cross_checked_accounts"] == {exploited["vault"].lower(): 24}
