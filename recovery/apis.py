@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from recovery import impact, plans, selectors, tasks
 from recovery.exceptions import AccountNotInPlan, AnalysisNotFound, InvalidInput
-from recovery.models import ImpactAnalysis, Incident, IncidentKind, PlanMode, PlanPolicy
+from recovery.models import ImpactAnalysis, ImpactKind, Incident, IncidentKind, PlanMode, PlanPolicy
 from recovery.validation import parse_address
 
 
@@ -86,6 +86,7 @@ class AnalysisOutput(serializers.Serializer):
     from_block = serializers.IntegerField()
     tracked_assets = serializers.ListField(child=serializers.CharField())
     price_feed = serializers.CharField()
+    position_readers = serializers.DictField(child=serializers.CharField())
     status = serializers.CharField()
     blocks_done = serializers.IntegerField()
     blocks_total = serializers.IntegerField()
@@ -105,6 +106,7 @@ class AnalysisCreateApi(APIView):
         from_block = serializers.IntegerField(min_value=0, required=False, default=0)
         assets = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         price_feed = serializers.CharField(required=False, allow_blank=True, default="")
+        positions = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
 
     @extend_schema(request=AnalysisInputSerializer, responses={202: AnalysisOutput})
     def post(self, request: Request, incident_id: int) -> Response:
@@ -144,6 +146,7 @@ class AnalysisCancelApi(APIView):
 class AccountImpactOutput(serializers.Serializer):
     account = serializers.CharField()
     asset = serializers.CharField()
+    kind = serializers.CharField()
     before = serializers.CharField()
     after = serializers.CharField()
     delta = serializers.CharField()
@@ -156,8 +159,11 @@ class AnalysisAccountsApi(APIView):
     def get(self, request: Request, analysis_id: int) -> Response:
         _analysis(analysis_id)
         asset = request.query_params.get("asset")
+        kind = request.query_params.get("kind", ImpactKind.BALANCE)
+        if kind not in ImpactKind.values:
+            raise InvalidInput(f"kind {kind!r} is not one of {', '.join(ImpactKind.values)}", field="kind")
         rows = selectors.list_account_impacts(
-            analysis_id=analysis_id, asset=parse_address(asset, field="asset") if asset else None
+            analysis_id=analysis_id, asset=parse_address(asset, field="asset") if asset else None, kind=kind
         )
         return Response(AccountImpactOutput(rows, many=True).data)
 

@@ -8,15 +8,17 @@ analysis leaves no rows behind.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from eth_utils import to_checksum_address
 
 from chain.balances import check_erc20, read_balances
 from chain.errors import ChainError, NotAnErc20, ReplayMismatch
 from chain.logs import RawRpc, scan_raw_transfers
+from chain.positions import READERS
 from chain.replay import TwoBlockReplay, pack, pack_balances, unpack, unpack_balances
 from recovery.diff import AccountDelta, Price, diff_balances, summarize
 from recovery.exceptions import AnalysisNotFound, ChainUnavailable, IncidentNotFound, InvalidInput
@@ -25,6 +27,7 @@ from recovery.models import (
     AnalysisStatus,
     BalanceSnapshot,
     ImpactAnalysis,
+    ImpactKind,
     Incident,
     IncidentKind,
     IncidentStatus,
@@ -122,6 +125,30 @@ def check_analysis_request(
     return tokens
 
 
+def check_position_readers(
+    *, rpc_url: str, tokens: Sequence[str], positions: Mapping[str, str], block: int
+) -> dict[str, str]:
+    """Validate ``{token: reader}``: each token tracked, each reader known and fitting the token."""
+    if not isinstance(positions, Mapping):
+        raise InvalidInput("positions must map token addresses to a reader name", field="positions")
+    readers = {}
+    for key, name in positions.items():
+        token = parse_address(key, field="positions")
+        if token not in tokens:
+            raise InvalidInput(f"positions names {token}, which is not among the tracked assets", field="positions")
+        if name not in READERS:
+            raise InvalidInput(f"position reader {name!r} is not one of {', '.join(READERS)}", field="positions")
+        try:
+            with RawRpc(rpc_url) as rpc:
+                READERS[name].underlying(rpc, token, block)
+        except NotAnErc20 as error:
+            raise InvalidInput(f"positions: {error}", field="positions") from None
+        except ChainError as error:
+            raise ChainUnavailable(f"the node at {rpc_url} failed: {error}") from None
+        readers[token] = name
+    return readers
+
+
 def request_impact(
     *,
     incident_id: int,
@@ -131,8 +158,13 @@ def request_impact(
     from_block: int = 0,
     assets: Sequence[str] | None = None,
     price_feed: str | None = None,
+    positions: Mapping[str, str] | None = None,
 ) -> ImpactAnalysis:
-    """Create a pending analysis after checking its request against the chain; the caller enqueues it."""
+    """Create a pending analysis after checking its request against the chain; the caller enqueues it.
+
+    ``positions`` maps tracked tokens to a position reader (``chain.positions.READERS``), so
+    the analysis also values those balances in the token's underlying asset.
+    """
     incident = get_incident(incident_id)
     tokens = check_analysis_request(
         rpc_url=rpc_url,
@@ -142,6 +174,7 @@ def request_impact(
         assets=list(assets) if assets else list(incident.affected_tokens),
     )
     feed = parse_address(price_feed, field="price_feed") if price_feed else ""
+    readers = check_position_readers(rpc_url=rpc_url, tokens=tokens, positions=positions or {}, block=reference_block)
     with transaction.atomic():
         analysis = ImpactAnalysis.objects.create(
             incident=incident,
@@ -150,6 +183,7 @@ def request_impact(
             from_block=from_block,
             tracked_assets=tokens,
             price_feed=feed,
+            position_readers=readers,
             blocks_total=(reference_block - from_block + 1) * len(tokens),
         )
         Incident.objects.filter(pk=incident.pk, status=IncidentStatus.OPEN).update(status=IncidentStatus.ANALYSING)
@@ -225,12 +259,15 @@ def compute_impact(*, analysis_id: int, rpc_url: str, chunk: int | None = None) 
             token: _cross_check(rpc, token, results[token], analysis.rollback_block, analysis.reference_block)
             for token in results
         }
+        positions = _read_positions(rpc, analysis, results)
     except ChainError as error:
         _record_failure(analysis.pk, error)
         raise
     finally:
         rpc.close()
-    return _store_impact(analysis.pk, results, price=price, decimals=decimals, cross_check=cross_check)
+    return _store_impact(
+        analysis.pk, results, positions=positions, price=price, decimals=decimals, cross_check=cross_check
+    )
 
 
 def _load_replays(analysis: ImpactAnalysis) -> dict[str, TwoBlockReplay]:
@@ -275,6 +312,22 @@ def _checkpoint(analysis_id: int, replays: dict[str, TwoBlockReplay], started: f
         row.seconds_scanning = earlier_seconds + time.monotonic() - started
         row.save(update_fields=["partial_state", "blocks_done", "logs_done", "seconds_scanning"])
     return False
+
+
+def _read_positions(
+    rpc: RawRpc, analysis: ImpactAnalysis, results: dict[str, tuple[dict[str, int], dict[str, int]]]
+) -> dict[str, tuple[str, dict[str, int], dict[str, int]]]:
+    """For each token with a reader: (underlying, positions at the rollback block, at the reference block)."""
+    positions = {}
+    for token, name in analysis.position_readers.items():
+        reader = READERS[name]
+        before, after = results[token.lower()]
+        positions[token] = (
+            reader.underlying(rpc, token, analysis.reference_block),
+            reader.positions(rpc, token, before, analysis.rollback_block),
+            reader.positions(rpc, token, after, analysis.reference_block),
+        )
+    return positions
 
 
 def _cross_check(
@@ -361,6 +414,7 @@ def _store_impact(
     analysis_id: int,
     results: dict[str, tuple[dict[str, int], dict[str, int]]],
     *,
+    positions: dict[str, tuple[str, dict[str, int], dict[str, int]]],
     price: tuple[int, int] | None,
     decimals: dict[str, int],
     cross_check: dict[str, int],
@@ -379,6 +433,16 @@ def _store_impact(
             Price(answer=price[0], decimals=price[1], asset_decimals=decimals.get(token, 0)) if price else None
         )
         summaries[token] = summarize(deltas, asset=token, exploiters=exploiters, price=asset_price).as_json()
+    position_deltas: dict[str, list[AccountDelta]] = {}
+    position_summaries = {}
+    for token, (underlying, before, after) in positions.items():
+        deltas = diff_balances(asset=token, before=before, after=after)
+        position_deltas[token] = deltas
+        position_summaries[token] = {
+            "underlying": to_checksum_address(underlying),
+            "reader": analysis.position_readers[token],
+            **summarize(deltas, asset=token, exploiters=exploiters).as_json(),
+        }
     with transaction.atomic():
         row = lock_analysis(analysis_id)
         if row.status != AnalysisStatus.RUNNING:
@@ -386,10 +450,11 @@ def _store_impact(
         AccountImpact.objects.filter(analysis=row).delete()
         bulk_insert(
             AccountImpact,
-            ["analysis", "account", "asset", "before", "after", "delta"],
+            ["analysis", "account", "asset", "kind", "before", "after", "delta"],
             (
-                (row.pk, d.account, token, d.before, d.after, d.delta)
-                for token, deltas in deltas_by_asset.items()
+                (row.pk, d.account, token, kind, d.before, d.after, d.delta)
+                for kind, by_asset in ((ImpactKind.BALANCE, deltas_by_asset), (ImpactKind.POSITION, position_deltas))
+                for token, deltas in by_asset.items()
                 for d in deltas
             ),
         )
@@ -409,6 +474,7 @@ def _store_impact(
         row.status = AnalysisStatus.COMPLETED
         row.summary = {
             "assets": summaries,
+            "positions": position_summaries,
             "decimals": decimals,
             "cross_checked_accounts": cross_check,
             "price": None if price is None else {"answer": str(price[0]), "decimals": price[1]},

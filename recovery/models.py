@@ -111,6 +111,7 @@ class ImpactAnalysis(models.Model):
     blocks_total = models.PositiveBigIntegerField(default=0)
     logs_done = models.PositiveBigIntegerField(default=0)
     price_feed = models.CharField(max_length=42, blank=True, help_text="AggregatorV3 feed valuing losses")
+    position_readers = models.JSONField(default=dict, help_text="{token: reader name}: positions beyond balances")
     partial_state = models.BinaryField(null=True, blank=True, help_text="Each asset's replay so far, compressed")
     summary = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -128,24 +129,29 @@ class ImpactAnalysis(models.Model):
         return f"impact analysis {self.pk} of incident {self.incident_id}"
 
 
+class ImpactKind(models.TextChoices):
+    BALANCE = "balance", "Token balance"
+    POSITION = "position", "Position in the underlying asset"
+
+
 class AccountImpact(models.Model):
-    """One account's balance of one asset at the rollback and reference blocks."""
+    """One account's balance of one asset (or its position in the asset's underlying) at the
+    rollback and reference blocks."""
 
     analysis = models.ForeignKey(ImpactAnalysis, on_delete=models.CASCADE, related_name="accounts")
     account = models.CharField(max_length=42)
     asset = models.CharField(max_length=42)
+    kind = models.CharField(max_length=16, choices=ImpactKind.choices, default=ImpactKind.BALANCE)
     before = Uint256Field()
     after = Uint256Field()
     delta = Int256Field()
 
     class Meta:
+        # The unique constraint's index also serves "this account in this analysis" lookups.
         constraints = [
-            models.UniqueConstraint(fields=["analysis", "asset", "account"], name="one_row_per_account_asset")
+            models.UniqueConstraint(fields=["analysis", "account", "asset", "kind"], name="one_row_per_account_asset")
         ]
-        indexes = [
-            models.Index(fields=["analysis", "account"], name="impact_account"),
-            models.Index(fields=["analysis", "asset", "delta"], name="impact_delta"),
-        ]
+        indexes = [models.Index(fields=["analysis", "asset", "kind", "delta"], name="impact_delta")]
 
     def __str__(self) -> str:
         return f"{self.account} {self.asset}: {self.before} -> {self.after}"

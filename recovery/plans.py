@@ -27,6 +27,7 @@ from recovery.models import (
     Allocation,
     AnalysisStatus,
     ImpactAnalysis,
+    ImpactKind,
     Incident,
     IncidentStatus,
     MigrationBatch,
@@ -97,7 +98,9 @@ def build_plan(
     for entry in assets:
         deltas = [
             AccountDelta(row.account, row.asset, row.before, row.after)
-            for row in AccountImpact.objects.filter(analysis=analysis, asset=entry.asset).order_by("account")
+            for row in AccountImpact.objects.filter(
+                analysis=analysis, asset=entry.asset, kind=ImpactKind.BALANCE
+            ).order_by("account")
         ]
         try:
             result = allocate(

@@ -3,7 +3,7 @@
 from typing import Any
 
 from recovery.merkle import StandardMerkleTree
-from recovery.models import AccountImpact, Allocation, Deployment, PlanAsset, RecoveryPlan
+from recovery.models import AccountImpact, Allocation, Deployment, ImpactKind, PlanAsset, RecoveryPlan
 
 
 def get_current_deployment(*, rpc_url: str) -> Deployment | None:
@@ -18,7 +18,9 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
     Amounts are decimal strings.
     """
     plan = RecoveryPlan.objects.select_related("analysis").get(pk=plan_id)
-    impacts = {row.asset: row for row in AccountImpact.objects.filter(analysis_id=plan.analysis_id, account=account)}
+    rows = list(AccountImpact.objects.filter(analysis_id=plan.analysis_id, account=account))
+    impacts = {row.asset: row for row in rows if row.kind == ImpactKind.BALANCE}
+    positions = {row.asset: row for row in rows if row.kind == ImpactKind.POSITION}
     allocations = {row.plan_asset_id: row for row in Allocation.objects.filter(plan_asset__plan=plan, account=account)}
     if not impacts and not allocations:
         return None
@@ -46,6 +48,13 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
                 "proof": proof,
                 "allocation_root": plan_asset.allocation_root,
                 "excluded": account in plan.exclusions,
+                "position": None
+                if plan_asset.asset not in positions
+                else {
+                    "before": str(positions[plan_asset.asset].before),
+                    "after": str(positions[plan_asset.asset].after),
+                    "delta": str(positions[plan_asset.asset].delta),
+                },
             }
         )
     return {"plan": plan.pk, "account": account, "assets": assets}
@@ -55,8 +64,10 @@ def _allocation_tree(plan_asset: PlanAsset) -> StandardMerkleTree:
     return StandardMerkleTree.load(plan_asset.allocation_dump)
 
 
-def list_account_impacts(*, analysis_id: int, asset: str | None = None, losers_first: bool = True, limit: int = 100):
-    rows = AccountImpact.objects.filter(analysis_id=analysis_id)
+def list_account_impacts(
+    *, analysis_id: int, asset: str | None = None, kind: str = "balance", losers_first: bool = True, limit: int = 100
+):
+    rows = AccountImpact.objects.filter(analysis_id=analysis_id, kind=kind)
     if asset:
         rows = rows.filter(asset=asset)
     return rows.order_by("delta" if losers_first else "-delta", "account")[:limit]

@@ -367,3 +367,48 @@ def test_a_completed_analysis_records_how_many_accounts_were_cross_checked(anvil
     )
     analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     assert analysis.summary["cross_checked_accounts"] == {exploited["vault"].lower(): 24}
+
+
+@pytest.mark.django_db
+def test_vault_positions_are_valued_in_the_underlying_with_the_vaults_own_conversion(anvil, w3, exploited, demo):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        assets=[exploited["vault"]],
+        positions={exploited["vault"]: "vault_shares"},
+    )
+    analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    vault = bind(w3, "DemoVault", exploited["vault"])
+    rows = {r.account: r for r in AccountImpact.objects.filter(analysis=analysis, kind="position")}
+    for holder in demo.holders:
+        shares_then = vault.functions.balanceOf(holder).call(block_identifier=exploited["rollback_block"])
+        assert rows[holder].before == vault.functions.convertToAssets(shares_then).call(
+            block_identifier=exploited["rollback_block"]
+        )
+        assert rows[holder].after == vault.functions.convertToAssets(vault.functions.balanceOf(holder).call()).call()
+    positions = analysis.summary["positions"][exploited["vault"]]
+    assert positions["underlying"] == exploited["asset"] and positions["reader"] == "vault_shares"
+    assert positions["losers"] == len(exploited["victims"])
+
+
+@pytest.mark.django_db
+def test_a_position_reader_that_does_not_fit_the_token_is_refused(anvil, exploited, demo):
+    incident = _open(exploited)
+    for positions, message in (
+        ({exploited["asset"]: "vault_shares"}, "not a vault"),
+        ({exploited["vault"]: "lp_tokens"}, "is not one of vault_shares"),
+        ({demo.address("token"): "vault_shares"}, "not among the tracked assets"),
+    ):
+        with pytest.raises(impact.InvalidInput, match=message):
+            impact.request_impact(
+                incident_id=incident.pk,
+                rpc_url=anvil.url,
+                rollback_block=exploited["rollback_block"],
+                reference_block=exploited["reference_block"],
+                assets=[exploited["vault"], exploited["asset"]],
+                positions=positions,
+            )
+    assert ImpactAnalysis.objects.count() == 0

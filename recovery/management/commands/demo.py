@@ -114,6 +114,7 @@ class Command(BaseCommand):
             reference_block=w3.eth.block_number,
             from_block=deployment.contracts["token"].block,
             price_feed=deployment.address("price_feed"),
+            positions={vault: "vault_shares"},
         )
         analysis = compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
         if analysis.status != AnalysisStatus.COMPLETED:
@@ -132,6 +133,11 @@ class Command(BaseCommand):
         if shares.get("total_losses_value") is not None:
             value = int(shares["total_losses_value"])
             out(f"   valued at the rollback block's feed price: {value // 100:,}.{value % 100:02d} USD")
+        positions = analysis.summary["positions"][vault]
+        out(
+            f"   vault positions in the underlying (convertToAssets): {positions['losers']} holders lost "
+            f"{_usd(int(positions['total_losses']))}"
+        )
         out(f"   exploiter gains in dUSD: {_usd(int(dusd['exploiter_gains']))}")
         out("   largest losers:")
         for entry in shares["top_losers"][:5]:

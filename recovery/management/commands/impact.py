@@ -15,6 +15,13 @@ from recovery.diff import diff_balances, summarize
 from recovery.impact import check_analysis_request
 
 
+def _pair(text: str) -> tuple[str, str]:
+    token, sep, reader = text.partition("=")
+    if not sep:
+        raise CommandError(f"--position {text!r} is not TOKEN=READER")
+    return token, reader
+
+
 class Command(BaseCommand):
     help = (
         "Impact analysis. `impact compute --incident N ...` records it; with --rpc and --token and no "
@@ -31,6 +38,13 @@ class Command(BaseCommand):
         compute.add_argument("--reference-block", type=int, required=True, help="now, or the block the venue froze at")
         compute.add_argument("--from-block", type=int, default=0, help="where the log scan starts (token deployment)")
         compute.add_argument("--price-feed", default=None, help="AggregatorV3 feed valuing losses (recorded mode)")
+        compute.add_argument(
+            "--position",
+            action="append",
+            default=[],
+            metavar="TOKEN=READER",
+            help="also value TOKEN balances in its underlying with READER (vault_shares); recorded mode",
+        )
         compute.add_argument(
             "--async", dest="run_async", action="store_true", help="enqueue on Celery instead of running here"
         )
@@ -98,6 +112,7 @@ class Command(BaseCommand):
             from_block=options["from_block"],
             assets=options["token"] or None,
             price_feed=options["price_feed"],
+            positions=dict(_pair(text) for text in options["position"]),
         )
         if options["run_async"]:
             tasks.compute_impact.delay(analysis.pk)
