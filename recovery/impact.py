@@ -211,7 +211,9 @@ def cancel_impact(*, analysis_id: int) -> ImpactAnalysis:
     return analysis
 
 
-def compute_impact(*, analysis_id: int, rpc_url: str, chunk: int | None = None) -> ImpactAnalysis:
+def compute_impact(
+    *, analysis_id: int, rpc_url: str, chunk: int | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS
+) -> ImpactAnalysis:
     """Run (or resume) the analysis to completion. Safe to call again after any failure.
 
     Chain errors propagate (the task retries on ``RpcUnavailable``) once the checkpoint of
@@ -244,7 +246,7 @@ def compute_impact(*, analysis_id: int, rpc_url: str, chunk: int | None = None) 
             try:
                 for page in pages:
                     replay.advance(page)
-                    if time.monotonic() - last_save >= CHECKPOINT_SECONDS:
+                    if time.monotonic() - last_save >= checkpoint_seconds:
                         if _checkpoint(analysis.pk, replays, started, analysis.seconds_scanning):
                             return _mark_cancelled(analysis.pk)
                         last_save = time.monotonic()

@@ -412,3 +412,89 @@ def test_a_position_reader_that_does_not_fit_the_token_is_refused(anvil, exploit
                 positions=positions,
             )
     assert ImpactAnalysis.objects.count() == 0
+
+
+class _DyingNode:
+    """A JSON-RPC proxy on 127.0.0.1 that forwards to anvil, then drops every connection after
+    ``logs_budget`` eth_getLogs requests: a node failing in the middle of a scan."""
+
+    def __init__(self, upstream: str, logs_budget: int) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import requests
+
+        proxy = self
+        self.logs_seen = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if b"eth_getLogs" in body:
+                    proxy.logs_seen += 1
+                    if proxy.logs_seen > logs_budget:
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                reply = requests.post(upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+                self.send_response(reply.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply.content)))
+                self.end_headers()
+                self.wfile.write(reply.content)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.django_db
+def test_a_node_failing_mid_scan_keeps_the_checkpoint_and_the_resumed_analysis_matches_a_clean_one(
+    anvil, exploited, demo
+):
+    from chain.errors import ChainError
+    from chain.logs import scan_raw_transfers
+
+    incident = _open(exploited)
+    request = {
+        "incident_id": incident.pk,
+        "rpc_url": anvil.url,
+        "rollback_block": exploited["rollback_block"],
+        "reference_block": exploited["reference_block"],
+        "from_block": demo.contracts["token"].block,
+    }
+    interrupted = impact.request_impact(**request)
+    node = _DyingNode(anvil.url, logs_budget=25)
+    try:
+        with pytest.raises(ChainError):
+            impact.compute_impact(analysis_id=interrupted.pk, rpc_url=node.url, chunk=1, checkpoint_seconds=0)
+    finally:
+        node.close()
+    interrupted.refresh_from_db()
+    assert interrupted.status == AnalysisStatus.FAILED
+    assert interrupted.partial_state is not None
+    assert 0 < interrupted.blocks_done < interrupted.blocks_total
+    assert AccountImpact.objects.filter(analysis=interrupted).count() == 0
+
+    resumed = impact.compute_impact(analysis_id=interrupted.pk, rpc_url=anvil.url, chunk=1)
+    assert resumed.status == AnalysisStatus.COMPLETED
+    every_log = sum(
+        len(page.logs)
+        for token in resumed.tracked_assets
+        for page in scan_raw_transfers(anvil.url, token, request["from_block"], request["reference_block"])
+    )
+    assert resumed.logs_done == every_log  # no range applied twice, none skipped
+    # A clean analysis of the same request (it starts from the snapshots the first one stored).
+    clean = impact.compute_impact(analysis_id=impact.request_impact(**request).pk, rpc_url=anvil.url)
+    fields = ("account", "asset", "kind", "before", "after", "delta")
+    assert sorted(AccountImpact.objects.filter(analysis=resumed).values_list(*fields)) == sorted(
+        AccountImpact.objects.filter(analysis=clean).values_list(*fields)
+    )
+    assert resumed.summary["assets"] == clean.summary["assets"]
