@@ -22,7 +22,9 @@ from chain.logs import (
     ZERO_ADDRESS,
     Progress,
     RawRpc,
-    accumulate_balances,
+    accumulate_balances_by_topic,
+    address_topic,
+    balances_by_address,
     scan_raw_transfers,
 )
 
@@ -47,10 +49,10 @@ def balances_at(
     only when ``from_block`` is at or before the token's first transfer, or from ``start``:
     the balances after block ``from_block - 1`` (a previous result, to continue a replay).
     """
-    balances = _starting(start)
+    by_topic = _starting(start)
     for page in scan_raw_transfers(url, token, from_block, block, chunk=chunk, on_progress=on_progress):
-        accumulate_balances(page.logs, balances)
-    return settled_balances(balances, token=token, block=block)
+        accumulate_balances_by_topic(page.logs, by_topic)
+    return settled_balances(balances_by_address(by_topic), token=token, block=block)
 
 
 def balances_at_two_blocks(
@@ -75,19 +77,21 @@ def balances_at_two_blocks(
             f"need from_block - 1 <= rollback_block <= reference_block, got {from_block} - 1, "
             f"{rollback_block}, {reference_block}"
         )
-    balances = _starting(start)
-    before = dict(balances) if rollback_block < from_block else None
+    # Keyed by topic word while scanning (the cheap key), by address in the results.
+    by_topic = _starting(start)
+    before = balances_by_address(by_topic) if rollback_block < from_block else None
     for page in scan_raw_transfers(url, token, from_block, reference_block, chunk=chunk, on_progress=on_progress):
         if before is None and page.to_block >= rollback_block:
             split = first_log_after(page.logs, rollback_block)
-            accumulate_balances(page.logs[:split], balances)
-            before = dict(balances)
-            accumulate_balances(page.logs[split:], balances)
+            accumulate_balances_by_topic(page.logs[:split], by_topic)
+            before = balances_by_address(by_topic)
+            accumulate_balances_by_topic(page.logs[split:], by_topic)
         else:
-            accumulate_balances(page.logs, balances)
+            accumulate_balances_by_topic(page.logs, by_topic)
     assert before is not None  # the last page ends at reference_block >= rollback_block
+    after = balances_by_address(by_topic)
     return settled_balances(before, token=token, block=rollback_block), settled_balances(
-        balances, token=token, block=reference_block
+        after, token=token, block=reference_block
     )
 
 
@@ -168,7 +172,8 @@ def _uint256(reply: dict, *, token: str, block: int, what: str) -> int:
 
 
 def _starting(start: Mapping[str, int] | None) -> dict[str, int]:
-    return {account.lower(): amount for account, amount in start.items()} if start else {}
+    """``start`` (by address, any case) keyed by topic word."""
+    return {address_topic(account): amount for account, amount in start.items()} if start else {}
 
 
 def first_log_after(logs: list[dict], block: int) -> int:

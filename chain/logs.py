@@ -9,6 +9,8 @@ out of the parsed JSON.
 Addresses are lowercase ``0x`` hex everywhere here and in ``chain/balances.py``. The
 execution-apis schema makes topics (``hash32``) lowercase hex, so slicing a topic already
 gives the key, with no conversion per log; ``chain.artifacts.checksum`` converts at the edges.
+The one exception is the hottest loop, ``accumulate_balances_by_topic``, which keys balances
+by the topic word itself and leaves the slicing to one conversion at the end.
 
 Only Transfer logs with exactly three topics (signature, from, to) and one 32-byte data word
 are ERC-20 transfers. ERC-721's ``Transfer`` has four topics (the token id is indexed) and
@@ -286,24 +288,59 @@ def decode_transfers(logs: Iterable[Mapping[str, Any]]) -> list[TransferLog]:
 def accumulate_balances(logs: Iterable[Mapping[str, Any]], balances: dict[str, int]) -> int:
     """Apply raw Transfer logs of ONE token to ``balances`` (lowercase address -> amount), in place.
 
-    The fast path: no ``TransferLog`` per log, only two dict updates. The zero address goes
-    negative by the minted supply (and back up by burns); callers drop it. Returns how many
-    logs were applied; the others were not ERC-20 shaped and were skipped.
+    The fast path: no ``TransferLog`` per log. The zero address goes negative by the minted
+    supply (and back up by burns); callers drop it. Returns how many logs were applied; the
+    others were not ERC-20 shaped and were skipped. A long replay is cheaper still with
+    ``accumulate_balances_by_topic`` and one conversion at the end.
     """
+    by_topic: dict[str, int] = {}
+    applied = accumulate_balances_by_topic(logs, by_topic)
     get = balances.get
+    for topic, delta in by_topic.items():
+        address = "0x" + topic[26:]
+        balances[address] = get(address, 0) + delta
+    return applied
+
+
+def accumulate_balances_by_topic(logs: Iterable[Mapping[str, Any]], by_topic: dict[str, int]) -> int:
+    """``accumulate_balances`` keyed by each account's topic word, exactly as the logs carry it.
+
+    The hottest loop of a replay: taking the topic strings as they are saves slicing two
+    addresses out of every log, about a third of the loop. ``balances_by_address`` converts
+    the keys, once; ``address_topic`` goes the other way.
+    """
+    get = by_topic.get
     applied = 0
     for log in logs:
         topics = log["topics"]
         data = log["data"]
         if len(topics) != 3 or len(data) != 66 or topics[0] != TRANSFER_TOPIC:
             continue
+        _, sender, recipient = topics
         amount = int(data, 16)
-        sender = "0x" + topics[1][26:]
-        balances[sender] = get(sender, 0) - amount
-        recipient = "0x" + topics[2][26:]
-        balances[recipient] = get(recipient, 0) + amount
+        by_topic[sender] = get(sender, 0) - amount
+        by_topic[recipient] = get(recipient, 0) + amount
         applied += 1
     return applied
+
+
+def address_topic(address: str) -> str:
+    """The topic word an indexed ``address`` is logged as: 12 zero bytes, then the address, lowercase."""
+    return "0x" + "0" * 24 + address[2:].lower()
+
+
+def balances_by_address(by_topic: Mapping[str, int]) -> dict[str, int]:
+    """Balances keyed by topic word (``accumulate_balances_by_topic``) keyed by lowercase address.
+
+    Solidity always logs an address with the upper 12 bytes clear; should a token log dirty
+    ones, both words are the same account and their amounts are summed.
+    """
+    balances: dict[str, int] = {}
+    get = balances.get
+    for topic, amount in by_topic.items():
+        address = "0x" + topic[26:]
+        balances[address] = get(address, 0) + amount
+    return balances
 
 
 def scan_raw_transfers(

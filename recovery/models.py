@@ -138,7 +138,13 @@ class AccountImpact(models.Model):
     """One account's balance of one asset (or its position in the asset's underlying) at the
     rollback and reference blocks."""
 
-    analysis = models.ForeignKey(ImpactAnalysis, on_delete=models.CASCADE, related_name="accounts")
+    # No database-level foreign key or separate index: rows are written only by the impact
+    # service, holding the analysis row lock, in the transaction that completes it; a per-row
+    # constraint check doubled the cost of storing a million rows. Django still cascades deletes,
+    # and the unique constraint's index (analysis first) serves every lookup.
+    analysis = models.ForeignKey(
+        ImpactAnalysis, on_delete=models.CASCADE, related_name="accounts", db_constraint=False, db_index=False
+    )
     account = models.CharField(max_length=42)
     asset = models.CharField(max_length=42)
     kind = models.CharField(max_length=16, choices=ImpactKind.choices, default=ImpactKind.BALANCE)

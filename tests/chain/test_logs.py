@@ -32,6 +32,9 @@ from chain.logs import (
     RawRpc,
     TransferLog,
     accumulate_balances,
+    accumulate_balances_by_topic,
+    address_topic,
+    balances_by_address,
     decode_transfers,
     scan_raw_transfers,
     scan_transfers,
@@ -479,13 +482,24 @@ _addresses = st.sampled_from(["0x" + f"{i:040x}" for i in range(6)])
 
 
 @given(st.lists(st.tuples(_addresses, _addresses, st.integers(0, 2**256 - 1)), max_size=40))
-def test_the_fast_path_balances_equal_the_sum_of_decoded_transfers(transfers: list[tuple[str, str, int]]) -> None:
+def test_the_fast_paths_balances_equal_the_sum_of_decoded_transfers(transfers: list[tuple[str, str, int]]) -> None:
     logs = [_log(sender, recipient, amount, index=i) for i, (sender, recipient, amount) in enumerate(transfers)]
-    fast: dict[str, int] = {}
-    accumulate_balances(logs, fast)
     slow: dict[str, int] = {}
     for log in decode_transfers(logs):
         slow[log.sender] = slow.get(log.sender, 0) - log.amount
         slow[log.recipient] = slow.get(log.recipient, 0) + log.amount
-    assert fast == slow
+    fast: dict[str, int] = {}
+    accumulate_balances(logs[: len(logs) // 2], fast)  # in two pages, into one dict
+    accumulate_balances(logs[len(logs) // 2 :], fast)
+    by_topic: dict[str, int] = {}
+    accumulate_balances_by_topic(logs, by_topic)
+    assert fast == slow == balances_by_address(by_topic)
     assert sum(fast.values()) == 0
+
+
+def test_topic_keys_convert_to_addresses_and_back() -> None:
+    address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    topic = address_topic(address)
+    assert topic == "0x000000000000000000000000" + address[2:].lower()
+    dirty = "0x" + "ff" * 12 + address[2:].lower()  # upper bytes set: still the same account
+    assert balances_by_address({topic: 5, dirty: 2}) == {address.lower(): 7}
