@@ -194,6 +194,9 @@ class PlanCreateApi(APIView):
         dust_threshold = serializers.CharField(required=False, default="0")
         parameter_changes = serializers.ListField(child=serializers.DictField(), required=False, default=list)
         gas_ceiling = serializers.IntegerField(required=False, default=10_000_000)
+        claims = serializers.DictField(
+            child=serializers.ListField(child=serializers.DictField()), required=False, default=dict
+        )
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutput})
     def post(self, request: Request, analysis_id: int) -> Response:

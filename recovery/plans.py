@@ -6,6 +6,8 @@ stored. Every write happens in one transaction after all validation, so a refuse
 leaves nothing behind.
 """
 
+import csv
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,9 +72,15 @@ def build_plan(
     parameter_changes: Sequence[Mapping[str, Any]] = (),
     gas_ceiling: int = 10_000_000,
     existing_holders: Mapping[str, Sequence[str]] | None = None,
+    claims: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> RecoveryPlan:
-    """Allocate every tracked asset of a completed analysis and store the plan's next version."""
+    """Allocate every tracked asset of a completed analysis and store the plan's next version.
+
+    ``claims`` replaces the analysis' computed claims of an asset with an explicit list of
+    ``{"account", "amount"}`` (as Compound's proposal 65 passed an account/amount list): each
+    amount is the account's loss (restitute) or balance to restore (restore).
+    """
     try:
         analysis = ImpactAnalysis.objects.select_related("incident").get(pk=analysis_id)
     except ImpactAnalysis.DoesNotExist:
@@ -92,16 +100,21 @@ def build_plan(
     excluded = parse_addresses(list(exclusions), field="exclusions")
     assets = _asset_budgets(analysis, policy=policy, budgets=budgets or {}, payout_tokens=payout_tokens or {})
     calls = _encode_parameter_changes(parameter_changes)
+    explicit = _parse_claims(claims or {}, tracked=[entry.asset for entry in assets])
     all_excluded = list(dict.fromkeys([*excluded, *analysis.incident.exploiter_addresses]))
 
     built = []
     for entry in assets:
-        deltas = [
-            AccountDelta(row.account, row.asset, row.before, row.after)
-            for row in AccountImpact.objects.filter(
-                analysis=analysis, asset=entry.asset, kind=ImpactKind.BALANCE
-            ).order_by("account")
-        ]
+        if entry.asset in explicit:
+            # An explicit claim reads as "held `amount` at the rollback block, nothing now".
+            deltas = [AccountDelta(account, entry.asset, amount, 0) for account, amount in explicit[entry.asset]]
+        else:
+            deltas = [
+                AccountDelta(row.account, row.asset, row.before, row.after)
+                for row in AccountImpact.objects.filter(
+                    analysis=analysis, asset=entry.asset, kind=ImpactKind.BALANCE
+                ).order_by("account")
+            ]
         try:
             result = allocate(
                 mode=mode,
@@ -247,6 +260,44 @@ def _asset_budgets(
         payout = parse_address(payout_tokens[asset], field="payout_tokens") if asset in payout_tokens else asset
         entries.append(AssetBudget(asset=asset, budget=budget, payout_token=payout))
     return entries
+
+
+def _parse_claims(claims: Mapping[str, Any], *, tracked: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """``{asset: [{"account", "amount"}, ...]}`` checked: tracked assets, checksummed accounts
+    listed once each, uint256 amounts."""
+    if not isinstance(claims, Mapping):
+        raise InvalidInput("claims must map asset addresses to lists of {account, amount}", field="claims")
+    parsed = {}
+    for key, entries in claims.items():
+        asset = parse_address(key, field="claims")
+        if asset not in tracked:
+            raise InvalidInput(f"claims: {asset} is not an asset of this analysis", field="claims")
+        if not isinstance(entries, list | tuple) or not entries:
+            raise InvalidInput(f"claims for {asset} must be a non-empty list of {{account, amount}}", field="claims")
+        seen: dict[str, int] = {}
+        rows = []
+        for line, entry in enumerate(entries, start=1):
+            if not isinstance(entry, Mapping) or set(entry) != {"account", "amount"}:
+                raise InvalidInput(f"claims for {asset}, entry {line}: expected {{account, amount}}", field="claims")
+            account = parse_address(entry["account"], field=f"claims entry {line} account")
+            if account in seen:
+                raise InvalidInput(
+                    f"claims for {asset}: {account} is listed twice (entries {seen[account]} and {line}); "
+                    "merge them into one entry",
+                    field="claims",
+                )
+            seen[account] = line
+            rows.append((account, parse_amount(entry["amount"], field=f"claims entry {line} amount")))
+        parsed[asset] = rows
+    return parsed
+
+
+def read_claims_csv(text: str) -> list[dict[str, str]]:
+    """Rows of a claims CSV with the header ``account,amount`` (amounts in base units)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or [name.strip() for name in reader.fieldnames] != ["account", "amount"]:
+        raise InvalidInput("a claims CSV starts with the header line `account,amount`", field="claims")
+    return [{"account": (row["account"] or "").strip(), "amount": (row["amount"] or "").strip()} for row in reader]
 
 
 def _encode_parameter_changes(changes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

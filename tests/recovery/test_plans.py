@@ -120,3 +120,57 @@ def test_a_restore_plan_mints_each_balance_on_the_migrated_token_within_its_gas_
     for holder in demo.holders:
         was = vault.functions.balanceOf(holder).call(block_identifier=exploited["rollback_block"])
         assert token.functions.balanceOf(holder).call() == was
+
+
+@pytest.mark.django_db
+def test_an_explicit_claims_list_replaces_the_computed_claims(anvil, exploited, tmp_path):
+    from django.core.management import call_command
+
+    analysis = _analysis(anvil, exploited)
+    victims = exploited["victims"][:3]
+    path = tmp_path / "claims.csv"
+    path.write_text("account,amount\n" + "".join(f"{v},{1000 * (i + 1)}\n" for i, v in enumerate(victims)))
+    call_command(
+        "plan",
+        "build",
+        "--analysis",
+        str(analysis.pk),
+        "--mode",
+        "restitute",
+        "--policy",
+        "full",
+        "--claims",
+        f"{exploited['vault']}={path}",
+    )
+    allocations = dict(Allocation.objects.values_list("account", "amount"))
+    assert allocations == {v: 1000 * (i + 1) for i, v in enumerate(victims)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("{a},5\n{a},6\n", "is listed twice (entries 1 and 2)"),
+        ("{lower},5\n", "not checksummed"),
+        ("{a},-5\n", "not a non-negative whole number"),
+        ("{a},115792089237316195423570985008687907853269984665640564039457584007913129639936\n", "overflows uint256"),
+    ],
+)
+def test_a_bad_claims_upload_is_refused_and_stores_nothing(anvil, exploited, rows, message):
+    from rest_framework.test import APIClient
+
+    analysis = _analysis(anvil, exploited)
+    account = exploited["victims"][0]
+    text = "account,amount\n" + rows.format(a=account, lower=account.lower())
+    client = APIClient()
+    from django.contrib.auth import get_user_model
+
+    client.force_authenticate(get_user_model().objects.create_user("committee"))
+    reply = client.post(
+        f"/api/analyses/{analysis.pk}/plans/",
+        {"mode": "restitute", "policy": "full", "claims": {exploited["vault"]: plans.read_claims_csv(text)}},
+        format="json",
+    )
+    assert reply.status_code == 400, reply.content
+    assert message in reply.json()["error"]["message"]
+    assert not Allocation.objects.exists()

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import LifeboatError
 from recovery.models import PlanMode, PlanPolicy
-from recovery.plans import build_plan
+from recovery.plans import build_plan, read_claims_csv
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -30,6 +30,13 @@ class Command(BaseCommand):
         build.add_argument("--dust", default="0", help="drop allocations below this many base units")
         build.add_argument("--gas-ceiling", type=int, default=10_000_000)
         build.add_argument("--parameter-changes", default=None, help="JSON file: [{target, signature, args, value}]")
+        build.add_argument(
+            "--claims",
+            action="append",
+            default=[],
+            metavar="ASSET=FILE.csv",
+            help="explicit claims of ASSET from a CSV with header account,amount (repeatable)",
+        )
         build.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,6 +48,14 @@ class Command(BaseCommand):
             except (OSError, json.JSONDecodeError) as error:
                 raise CommandError(f"--parameter-changes: {error}") from None
         try:
+            claims = {}
+            for text in options["claims"]:
+                asset, path = _pair(text)
+                try:
+                    with open(path, newline="") as handle:
+                        claims[asset] = read_claims_csv(handle.read())
+                except OSError as error:
+                    raise CommandError(f"--claims: {error}") from None
             plan = build_plan(
                 analysis_id=options["analysis"],
                 mode=options["mode"],
@@ -51,6 +66,7 @@ class Command(BaseCommand):
                 dust_threshold=options["dust"],
                 parameter_changes=changes,
                 gas_ceiling=options["gas_ceiling"],
+                claims=claims,
             )
         except LifeboatError as error:
             raise CommandError(error.message) from None
