@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/analyses/<int:analysis_id>/accounts/", apis.AnalysisAccountsApi.as_view(), name="analysis-accounts"),
     path("api/analyses/<int:analysis_id>/plans/", apis.PlanCreateApi.as_view(), name="analysis-plans"),
     path("api/plans/<int:plan_id>/", apis.PlanDetailApi.as_view(), name="plan"),
+    path("api/parameter-changes/decode/", apis.ParameterChangeDecodeApi.as_view(), name="parameter-decode"),
     path("api/plans/<int:plan_id>/accounts/<str:address>/", apis.PlanAccountApi.as_view(), name="plan-account"),
 ]

@@ -10,7 +10,7 @@ from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticatedOrReadOnly
+from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -226,3 +226,23 @@ class PlanAccountApi(APIView):
         if position is None:
             raise AccountNotInPlan(f"{account} is neither affected by nor allocated in plan {plan_id}", account=account)
         return Response(position)
+
+
+class ParameterChangeDecodeApi(APIView):
+    """Decode calldata for display, with a signature, a pasted ABI or a compiled contract's name.
+
+    A POST only to carry the ABI; it changes nothing, so anyone (a holder reviewing) may use it.
+    """
+
+    permission_classes = [AllowAny]
+
+    class DecodeInputSerializer(serializers.Serializer):
+        calldata = serializers.CharField()
+        signature = serializers.CharField(required=False)
+        abi = serializers.ListField(child=serializers.DictField(), required=False)
+        artifact = serializers.CharField(required=False)
+
+    @extend_schema(request=DecodeInputSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        data = _validated(self.DecodeInputSerializer, request.data)
+        return Response(plans.decode_parameter_change(**data))

@@ -18,6 +18,7 @@ from django.db.models import Max
 from eth_abi import encode
 from eth_utils import keccak
 
+from chain.artifacts import load_artifact
 from recovery.allocation import AllocationError, allocate
 from recovery.batching import BatchingError, estimate_batch_gas, plan_batches
 from recovery.commitment import build_commitment
@@ -38,7 +39,7 @@ from recovery.models import (
     PlanPolicy,
     RecoveryPlan,
 )
-from recovery.parameters import ParameterError, encode_call
+from recovery.parameters import ParameterError, decode_call, encode_call, function_signatures
 from recovery.storage import bulk_insert
 from recovery.validation import parse_address, parse_addresses, parse_amount
 
@@ -301,14 +302,17 @@ def read_claims_csv(text: str) -> list[dict[str, str]]:
 
 
 def _encode_parameter_changes(changes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each change as ``{target, signature, args, value}``, or with ``artifact`` and ``function``
+    naming a compiled contract's function instead of a signature."""
     encoded = []
     for index, change in enumerate(changes):
         if not isinstance(change, Mapping):
             raise InvalidInput(f"parameter_changes[{index}] must be an object", field="parameter_changes")
         try:
+            signature = change.get("signature") or _signature_from_artifact(change)
             call = encode_call(
                 target=change.get("target"),
-                signature=change.get("signature"),
+                signature=signature,
                 args=change.get("args", []),
                 value=change.get("value", 0),
             )
@@ -316,6 +320,38 @@ def _encode_parameter_changes(changes: Sequence[Mapping[str, Any]]) -> list[dict
             raise InvalidInput(f"parameter_changes[{index}]: {error}", field="parameter_changes") from None
         encoded.append(call.as_json())
     return encoded
+
+
+def _signature_from_artifact(change: Mapping[str, Any]) -> str:
+    name, function = change.get("artifact"), change.get("function")
+    if not name or not function:
+        raise ParameterError("give a signature, or an artifact and a function name")
+    try:
+        abi = load_artifact(str(name)).abi
+    except FileNotFoundError:
+        raise ParameterError(f"there is no compiled contract {name!r}") from None
+    matches = [sig for sig in function_signatures(abi).values() if sig.split("(", 1)[0] == function]
+    if len(matches) != 1:
+        found = "no function" if not matches else f"{len(matches)} overloads ({', '.join(matches)})"
+        raise ParameterError(f"{name} has {found} named {function!r}: give the signature")
+    return matches[0]
+
+
+def decode_parameter_change(
+    *, calldata: str, abi: list[dict[str, Any]] | None = None, artifact: str | None = None, signature: str | None = None
+) -> dict[str, Any]:
+    """A call decoded for display, by its signature, a pasted ABI or a compiled contract's ABI."""
+    try:
+        if artifact:
+            try:
+                abi = load_artifact(artifact).abi
+            except FileNotFoundError:
+                raise ParameterError(f"there is no compiled contract {artifact!r}") from None
+        if abi is None and signature is None:
+            raise ParameterError("give a signature, an ABI or an artifact name to decode with")
+        return decode_call(calldata=calldata, abi=abi, signature=signature).as_json()
+    except ParameterError as error:
+        raise InvalidInput(str(error), field="calldata") from None
 
 
 def get_plan(plan_id: int) -> RecoveryPlan:

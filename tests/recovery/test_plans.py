@@ -174,3 +174,42 @@ def test_a_bad_claims_upload_is_refused_and_stores_nothing(anvil, exploited, row
     assert reply.status_code == 400, reply.content
     assert message in reply.json()["error"]["message"]
     assert not Allocation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_parameter_changes_from_an_artifact_are_encoded_and_decode_back_for_display(anvil, exploited, demo):
+    from rest_framework.test import APIClient
+
+    analysis = _analysis(anvil, exploited)
+    feed = demo.address("price_feed")
+    plan = plans.build_plan(
+        analysis_id=analysis.pk,
+        mode="restitute",
+        policy="full",
+        parameter_changes=[
+            {"target": feed, "artifact": "DemoPriceFeed", "function": "setAnswer", "args": ["99000000"]},
+            {"target": exploited["vault"], "signature": "transfer(address,uint256)", "args": [feed, "5"]},
+        ],
+    )
+    set_answer, transfer = plan.parameter_changes
+    assert set_answer["signature"] == "setAnswer(int256)"
+    expected = bind(Web3(), "DemoPriceFeed", feed).encode_abi("setAnswer", args=[99_000_000])
+    assert set_answer["calldata"] == expected
+    client = APIClient()
+    for body, shown in (
+        ({"calldata": set_answer["calldata"], "artifact": "DemoPriceFeed"}, ["99000000"]),
+        ({"calldata": transfer["calldata"], "abi": bind(Web3(), "DemoVault", feed).abi}, [feed, "5"]),
+        ({"calldata": transfer["calldata"], "signature": "transfer(address,uint256)"}, [feed, "5"]),
+    ):
+        reply = client.post("/api/parameter-changes/decode/", body, format="json")
+        assert reply.status_code == 200, reply.content
+        assert reply.json()["args"] == shown
+    refused = client.post(
+        "/api/parameter-changes/decode/", {"calldata": "0xdeadbeef", "artifact": "DemoVault"}, format="json"
+    )
+    assert refused.status_code == 400
+    unknown = client.post("/api/parameter-changes/decode/", {"calldata": "0x", "artifact": "Nope"}, format="json")
+    assert unknown.status_code == 400 and "no compiled contract" in unknown.json()["error"]["message"]
+    overloaded = {"target": feed, "artifact": "DemoPriceFeed", "function": "nothingLikeThis", "args": []}
+    with pytest.raises(impact.InvalidInput, match="no function named"):
+        plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full", parameter_changes=[overloaded])
