@@ -175,7 +175,9 @@ class RawRpc:
         With ``refusable``, replies that mean "this log range is too much" raise ``_Refused``
         at once instead of being retried.
         """
-        return self._retrying(lambda: self._checked(*self._post(payload, refusable=refusable), method, refusable))
+        return self._retrying(
+            lambda: self._checked(*self._post(payload, refusable=refusable), method, refusable), method=method
+        )
 
     def _fetch_result(self, payload: bytes, *, method: str) -> bytes:
         """The unparsed reply to a refusable request whose success carries a large ``result``.
@@ -191,9 +193,9 @@ class RawRpc:
                 self._checked(status, content, method, True)
             return content
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, method=method)
 
-    def _retrying(self, attempt: Callable[[], T]) -> T:
+    def _retrying(self, attempt: Callable[[], T], *, method: str) -> T:
         for number in range(self.retries + 1):
             try:
                 return attempt()
@@ -201,7 +203,7 @@ class RawRpc:
                 last = failure
             if number < self.retries:
                 time.sleep(self.backoff * 2**number)
-        raise RpcUnavailable(f"{self.url} failed {self.retries + 1} times, last: {last}")
+        raise RpcUnavailable(f"{method} at {self.url} failed {self.retries + 1} times, last: {last}")
 
     def _post(self, payload: bytes, *, refusable: bool) -> tuple[int, bytes]:
         """HTTP status and body; transport failures and refusing statuses raise ``_Transient``/``_Refused``."""

@@ -930,6 +930,21 @@ class MultiProof:
         return {"leaves": [_jsonable(v) for v in self.leaves], "proof": self.proof, "proofFlags": self.proof_flags}
 
 
+def proof_positions(tree_index: int) -> list[int]:
+    """Tree-array positions of the siblings from leaf ``tree_index`` up to the root, in proof order.
+
+    In the OpenZeppelin layout node ``i`` has children ``2i+1`` and ``2i+2``, so a left child
+    (odd ``i``) has its sibling at ``i+1`` and a right child at ``i-1``.
+    """
+    if tree_index < 0:
+        raise MerkleTreeError(f"tree index {tree_index} is negative")
+    positions = []
+    while tree_index > 0:
+        positions.append(tree_index + 1 if tree_index % 2 else tree_index - 1)
+        tree_index = (tree_index - 1) // 2
+    return positions
+
+
 class StandardMerkleTree:
     """A Merkle tree over ABI-encoded values, compatible with OpenZeppelin's StandardMerkleTree.
 
@@ -1075,6 +1090,10 @@ class StandardMerkleTree:
     def tree_index(self, index: int) -> int:
         """Where ``values[index]``'s leaf sits in the node array (the dump's ``treeIndex``)."""
         return self._tree_index[self._check_index(index)]
+
+    def node_bytes(self) -> bytes:
+        """The whole node array, 32 bytes a node in tree-array order (the dump's ``tree``)."""
+        return bytes(self._buf)
 
     def node(self, tree_index: int) -> str:
         """Node ``tree_index`` of the flat array, as hex."""

@@ -241,6 +241,9 @@ class PlanAsset(models.Model):
     commitment_root = models.CharField(max_length=66, blank=True)
     onchain_plan_id = Uint256Field(null=True, blank=True)
     allocation_dump = models.JSONField(null=True, blank=True, help_text="StandardMerkleTree standard-v1 dump")
+    allocation_nodes = models.BinaryField(
+        null=True, blank=True, help_text="The allocation tree's nodes, 32 bytes each: proofs read only what they need"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["plan", "asset"], name="one_entry_per_plan_asset")]
@@ -255,6 +258,7 @@ class Allocation(models.Model):
     claim = Uint256Field()
     amount = Uint256Field()
     leaf_index = models.PositiveIntegerField(help_text="Index of (account, amount) in the allocation tree's values")
+    tree_index = models.PositiveIntegerField(help_text="Position of its leaf in the tree's node array")
     batch_index = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:

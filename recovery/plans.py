@@ -186,14 +186,23 @@ def build_plan(
                     chain_id=analysis.incident.chain_id, plan_id=plan.pk, asset=entry.asset
                 ),
                 allocation_dump=tree.dump() if tree else None,
+                allocation_nodes=tree.node_bytes() if tree else None,
             )
             batch_of = {account.lower(): batch.index for batch in batches for account in batch.recipients}
             bulk_insert(
                 Allocation,
-                ["plan_asset", "account", "claim", "amount", "leaf_index", "batch_index"],
+                ["plan_asset", "account", "claim", "amount", "leaf_index", "tree_index", "batch_index"],
                 (
-                    (plan_asset.pk, a.account, a.claim, a.amount, index, batch_of.get(a.account.lower()))
-                    for index, a in enumerate(a for a in result.allocations if a.amount > 0)
+                    (
+                        plan_asset.pk,
+                        a.account,
+                        a.claim,
+                        a.amount,
+                        i,
+                        tree.tree_index(i),
+                        batch_of.get(a.account.lower()),
+                    )
+                    for i, a in enumerate(a for a in result.allocations if a.amount > 0)
                 ),
             )
             MigrationBatch.objects.bulk_create(

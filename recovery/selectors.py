@@ -2,7 +2,10 @@
 
 from typing import Any
 
-from recovery.merkle import StandardMerkleTree
+from django.db.models import BinaryField
+from django.db.models.functions import Substr
+
+from recovery.merkle import proof_positions
 from recovery.models import AccountImpact, Allocation, Deployment, ImpactKind, PlanAsset, RecoveryPlan
 
 
@@ -30,10 +33,8 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
         allocation = allocations.get(plan_asset.pk)
         proof: list[str] = []
         leaf = None
-        if allocation is not None and plan_asset.allocation_dump:
-            tree = _allocation_tree(plan_asset)
-            proof = tree.get_proof(allocation.leaf_index)
-            leaf = tree.leaf_hash(list(tree.values[allocation.leaf_index]))
+        if allocation is not None:
+            leaf, proof = _allocation_proof(plan_asset.pk, allocation.tree_index)
         assets.append(
             {
                 "asset": plan_asset.asset,
@@ -60,8 +61,17 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
     return {"plan": plan.pk, "account": account, "assets": assets}
 
 
-def _allocation_tree(plan_asset: PlanAsset) -> StandardMerkleTree:
-    return StandardMerkleTree.load(plan_asset.allocation_dump)
+def _allocation_proof(plan_asset_id: int, tree_index: int) -> tuple[str, list[str]]:
+    """The leaf and proof at ``tree_index``, reading only those nodes out of the stored array."""
+    positions = [tree_index, *proof_positions(tree_index)]
+    nodes = PlanAsset.objects.filter(pk=plan_asset_id).values(
+        **{
+            f"n{i}": Substr("allocation_nodes", 32 * p + 1, 32, output_field=BinaryField())
+            for i, p in enumerate(positions)
+        }
+    )[0]
+    hexes = ["0x" + bytes(nodes[f"n{i}"]).hex() for i in range(len(positions))]
+    return hexes[0], hexes[1:]
 
 
 def list_account_impacts(
