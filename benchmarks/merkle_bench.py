@@ -43,6 +43,7 @@ class Run:
     side: str
     leaves: int
     seconds: float
+    cpu_seconds: float  # CPU time of the build, helper included: what a busy machine cannot inflate much
     peak_mb: float  # peak summed PSS of the process tree (sampled)
     peak_rss_sum_mb: float  # peak RSS of the process + peak RSS of its helper: an upper bound
     load_seconds: float
@@ -142,6 +143,7 @@ def run_python(values_file: Path, count: int) -> Run:
         side="python (recovery.merkle)",
         leaves=count,
         seconds=report["seconds"],
+        cpu_seconds=report["cpu_seconds"],
         peak_mb=measured.peak_pss_mb,
         peak_rss_sum_mb=report["peak_rss_sum_mb"],
         load_seconds=report["load_seconds"],
@@ -159,6 +161,7 @@ def run_js(values_file: Path, count: int) -> Run:
         side="js (@openzeppelin/merkle-tree)",
         leaves=count,
         seconds=report["seconds"],
+        cpu_seconds=report["cpuSeconds"],
         peak_mb=measured.peak_pss_mb,
         peak_rss_sum_mb=measured.max_rss_kb / 1024,
         load_seconds=report["loadSeconds"],
@@ -178,14 +181,18 @@ def python_side(values_file: Path, count: int) -> None:
         values = json.load(handle)[:count]
     load_seconds = time.perf_counter() - start
 
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     tree = StandardMerkleTree.of(values, ENCODING)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before, strict=True))
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the forked helper, if any
     report = {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "load_seconds": load_seconds,
         "root": tree.root,
         "peak_rss_sum_mb": (own + helper) / 1024,
@@ -195,11 +202,12 @@ def python_side(values_file: Path, count: int) -> None:
 
 def table(runs: list[Run]) -> str:
     lines = [
-        "| side | leaves | seconds | peak MB (PSS) | peak MB (RSS sum) | root |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| side | leaves | seconds | CPU seconds | peak MB (PSS) | peak MB (RSS sum) | root |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     lines += [
-        f"| {r.side} | {r.leaves:,} | {r.seconds:.2f} | {r.peak_mb:.0f} | {r.peak_rss_sum_mb:.0f} | `{r.root}` |"
+        f"| {r.side} | {r.leaves:,} | {r.seconds:.2f} | {r.cpu_seconds:.2f} | {r.peak_mb:.0f} "
+        f"| {r.peak_rss_sum_mb:.0f} | `{r.root}` |"
         for r in runs
     ]
     return "\n".join(lines)
@@ -239,7 +247,7 @@ def main() -> int:
     print(table(runs))
     print()
     for count, attempts in python_runs.items():
-        listed = ", ".join(f"{r.seconds:.2f} s" for r in attempts)
+        listed = ", ".join(f"{r.seconds:.2f} s ({r.cpu_seconds:.2f} CPU-s)" for r in attempts)
         print(f"python runs at {count:,} leaves: {listed}")
     print(f"roots identical at {js_leaves:,} leaves: {'yes' if same_root else 'NO'}")
     print(

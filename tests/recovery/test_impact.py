@@ -498,3 +498,26 @@ def test_a_node_failing_mid_scan_keeps_the_checkpoint_and_the_resumed_analysis_m
         AccountImpact.objects.filter(analysis=clean).values_list(*fields)
     )
     assert resumed.summary["assets"] == clean.summary["assets"]
+
+
+@pytest.mark.django_db
+def test_every_account_lookup_proof_equals_the_trees_own_proof(anvil, exploited):
+    from recovery.selectors import account_position
+
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        assets=[exploited["vault"]],
+    )
+    impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    plan = plans.build_plan(analysis_id=analysis.pk, mode="restore", policy="full")
+    plan_asset = plan.assets.get()
+    tree = StandardMerkleTree.load(plan_asset.allocation_dump)
+    assert tree.root == plan_asset.allocation_root
+    for allocation in Allocation.objects.filter(plan_asset=plan_asset):
+        entry = account_position(plan_id=plan.pk, account=allocation.account)["assets"][0]
+        assert entry["proof"] == tree.get_proof(allocation.leaf_index)
+        assert entry["leaf"] == tree.leaf_hash([allocation.account, allocation.amount])
