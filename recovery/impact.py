@@ -262,7 +262,9 @@ def compute_impact(
             for token in results
         }
         positions = _read_positions(rpc, analysis, results)
-    except ChainError as error:
+    except Exception as error:
+        # Whatever stopped the scan, the analysis must not stay "running": record it, keep the
+        # checkpoint for a retry, and let the error propagate (the task retries node failures).
         _record_failure(analysis.pk, error)
         raise
     finally:

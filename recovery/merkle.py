@@ -658,6 +658,8 @@ class _Helper:
         if pid == 0:  # pragma: no cover - runs in the child; its effects are tested
             status = 0
             try:
+                # The caller's handlers (a Celery or Django server's, say) are not ours to run.
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 parent_end.close()
                 task(child_end)
             except MerkleTreeError as exc:
