@@ -45,7 +45,7 @@ class Run:
     seconds: float
     cpu_seconds: float  # CPU time of the build, helper included: what a busy machine cannot inflate much
     peak_mb: float  # peak summed PSS of the process tree (sampled)
-    peak_rss_sum_mb: float  # peak RSS of the process + peak RSS of its helper: an upper bound
+    peak_rss_sum_mb: float  # peak RSS (VmHWM) of the process + that of its helper: an upper bound
     load_seconds: float
     root: str
     wall_seconds: float  # the whole process: start-up, loading the file, building
@@ -107,7 +107,6 @@ def _busy_cpu_seconds() -> float:
 class Measured:
     report: dict
     peak_pss_mb: float
-    max_rss_kb: int
     wall_seconds: float
     other_cpu_seconds: float
 
@@ -132,7 +131,7 @@ def measure(command: list[str], side: str) -> Measured:
         if process.returncode != 0:
             raise SystemExit(f"{side} side failed ({process.returncode}):\n{err.read().decode()[-4000:]}")
         report = json.loads(out.read().decode().strip().splitlines()[-1])
-    return Measured(report, peak_pss / 1024, usage.ru_maxrss, wall, max(0.0, busy - own))
+    return Measured(report, peak_pss / 1024, wall, max(0.0, busy - own))
 
 
 def run_python(values_file: Path, count: int) -> Run:
@@ -163,7 +162,7 @@ def run_js(values_file: Path, count: int) -> Run:
         seconds=report["seconds"],
         cpu_seconds=report["cpuSeconds"],
         peak_mb=measured.peak_pss_mb,
-        peak_rss_sum_mb=measured.max_rss_kb / 1024,
+        peak_rss_sum_mb=report["peakRssMb"],
         load_seconds=report["loadSeconds"],
         root=report["root"],
         wall_seconds=measured.wall_seconds,
@@ -188,7 +187,9 @@ def python_side(values_file: Path, count: int) -> None:
     after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_seconds = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before, strict=True))
 
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not RUSAGE_SELF: on Linux ru_maxrss carries the launching process's peak across exec.
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the forked helper, if any
     report = {
         "seconds": seconds,

@@ -3,8 +3,9 @@
 //
 //   node --max-old-space-size=4096 benchmarks/js/merkle_oz.mjs VALUES.json COUNT
 //
-// Prints one JSON line: {"seconds", "cpuSeconds", "loadSeconds", "leaves", "root"}. Only
-// StandardMerkleTree.of() is timed; reading and parsing the file is reported separately.
+// Prints one JSON line: {"seconds", "cpuSeconds", "loadSeconds", "peakRssMb", "leaves", "root"}.
+// Only StandardMerkleTree.of() is timed; reading and parsing the file is reported separately.
+// peakRssMb is this process's VmHWM (getrusage's maxrss would carry the launcher's peak over).
 
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -27,5 +28,8 @@ const seconds = (performance.now() - start) / 1000;
 const cpu = process.cpuUsage(cpuStart);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 
-const report = { seconds, cpuSeconds, loadSeconds, leaves: values.length, root: tree.root };
+const status = readFileSync('/proc/self/status', 'utf8');
+const peakRssMb = Number(/^VmHWM:\s+(\d+)/m.exec(status)[1]) / 1024;
+
+const report = { seconds, cpuSeconds, loadSeconds, peakRssMb, leaves: values.length, root: tree.root };
 process.stdout.write(JSON.stringify(report) + '\n');
