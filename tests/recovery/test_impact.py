@@ -521,3 +521,33 @@ def test_every_account_lookup_proof_equals_the_trees_own_proof(anvil, exploited)
         entry = account_position(plan_id=plan.pk, account=allocation.account)["assets"][0]
         assert entry["proof"] == tree.get_proof(allocation.leaf_index)
         assert entry["leaf"] == tree.leaf_hash([allocation.account, allocation.amount])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_during_the_scan_stops_it_at_the_next_checkpoint_and_writes_no_rows(anvil, exploited, demo):
+    incident = _open(exploited)
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        from_block=demo.contracts["token"].block,
+    )
+    node = _DyingNode(anvil.url, logs_budget=10**9)
+    original = node.server.RequestHandlerClass.do_POST
+
+    def cancel_after_ten_pages(handler) -> None:
+        if node.logs_seen == 10:
+            # The committee cancels while the worker is scanning (another connection, as in production).
+            impact.cancel_impact(analysis_id=analysis.pk)
+        original(handler)
+
+    node.server.RequestHandlerClass.do_POST = cancel_after_ten_pages
+    try:
+        result = impact.compute_impact(analysis_id=analysis.pk, rpc_url=node.url, chunk=1, checkpoint_seconds=0)
+    finally:
+        node.close()
+    assert result.status == AnalysisStatus.CANCELLED
+    assert 0 < result.blocks_done < result.blocks_total
+    assert AccountImpact.objects.filter(analysis=analysis).count() == 0
+    assert impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url).status == AnalysisStatus.CANCELLED
