@@ -28,6 +28,17 @@ from recovery.models import (
 )
 
 
+def _request(anvil, exploited, **extra):
+    """An analysis of the exploit, requested on a freshly opened incident."""
+    return impact.request_impact(
+        incident_id=_open(exploited).pk,
+        rpc_url=anvil.url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        **extra,
+    )
+
+
 def _open(exploited, **extra) -> Incident:
     return impact.open_incident(
         title="Demo vault drained",
@@ -61,15 +72,7 @@ def test_reconstruction_at_both_blocks_equals_balance_of_for_every_account(anvil
 
 @pytest.mark.django_db
 def test_compute_impact_stores_every_account_and_summarises_the_damage(anvil, w3, exploited, demo):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        from_block=exploited["from_block"],
-        price_feed=demo.address("price_feed"),
-    )
+    analysis = _request(anvil, exploited, from_block=exploited["from_block"], price_feed=demo.address("price_feed"))
     analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url, chunk=3)
     assert analysis.status == AnalysisStatus.COMPLETED
     vault = bind(w3, "DemoVault", exploited["vault"])
@@ -92,14 +95,7 @@ def test_compute_impact_stores_every_account_and_summarises_the_damage(anvil, w3
 
 @pytest.mark.django_db
 def test_a_pro_rata_plan_sums_to_the_budget_and_each_account_can_prove_its_share(anvil, exploited, demo):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        assets=[exploited["vault"]],
-    )
+    analysis = _request(anvil, exploited, assets=[exploited["vault"]])
     analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     losses = sum(-r.delta for r in AccountImpact.objects.filter(analysis=analysis, delta__lt=0))
     budget = losses * 2 // 3 + 1
@@ -163,14 +159,7 @@ def test_the_api_runs_an_analysis_on_a_real_worker(celery_worker, chain_settings
 
 @pytest.mark.django_db
 def test_a_failing_node_leaves_no_rows_and_the_analysis_resumes(anvil, exploited):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        assets=[exploited["vault"]],
-    )
+    analysis = _request(anvil, exploited, assets=[exploited["vault"]])
     from chain.anvil import free_port
     from chain.errors import ChainError
 
@@ -184,13 +173,7 @@ def test_a_failing_node_leaves_no_rows_and_the_analysis_resumes(anvil, exploited
 
 @pytest.mark.django_db
 def test_a_cancelled_analysis_stops_and_writes_nothing(anvil, exploited):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-    )
+    analysis = _request(anvil, exploited)
     impact.cancel_impact(analysis_id=analysis.pk)
     assert impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url).status == AnalysisStatus.CANCELLED
     assert AccountImpact.objects.count() == 0
@@ -271,17 +254,10 @@ def test_bad_analysis_requests_are_refused_before_anything_is_stored(
 
 @pytest.mark.django_db
 def test_bad_plans_are_refused_and_store_nothing(anvil, exploited):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        assets=[exploited["vault"]],
-    )
+    analysis = _request(anvil, exploited, assets=[exploited["vault"]])
     client = APIClient()
     url = reverse("analysis-plans", args=[analysis.pk])
-    client.force_authenticate(incident.opened_by or _user())
+    client.force_authenticate(_user())
     assert client.post(url, {"mode": "restitute", "policy": "full"}, format="json").status_code == 409
     impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     vault = exploited["vault"]
@@ -357,29 +333,14 @@ def test_a_balance_changed_without_a_transfer_event_fails_the_cross_check(anvil,
 
 @pytest.mark.django_db
 def test_a_completed_analysis_records_how_many_accounts_were_cross_checked(anvil, exploited):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        assets=[exploited["vault"]],
-    )
+    analysis = _request(anvil, exploited, assets=[exploited["vault"]])
     analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     assert analysis.summary["cross_checked_accounts"] == {exploited["vault"].lower(): 24}
 
 
 @pytest.mark.django_db
 def test_vault_positions_are_valued_in_the_underlying_with_the_vaults_own_conversion(anvil, w3, exploited, demo):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        assets=[exploited["vault"]],
-        positions={exploited["vault"]: "vault_shares"},
-    )
+    analysis = _request(anvil, exploited, assets=[exploited["vault"]], positions={exploited["vault"]: "vault_shares"})
     analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     vault = bind(w3, "DemoVault", exploited["vault"])
     rows = {r.account: r for r in AccountImpact.objects.filter(analysis=analysis, kind="position")}
@@ -504,14 +465,7 @@ def test_a_node_failing_mid_scan_keeps_the_checkpoint_and_the_resumed_analysis_m
 def test_every_account_lookup_proof_equals_the_trees_own_proof(anvil, exploited):
     from recovery.selectors import account_position
 
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        assets=[exploited["vault"]],
-    )
+    analysis = _request(anvil, exploited, assets=[exploited["vault"]])
     impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     plan = plans.build_plan(analysis_id=analysis.pk, mode="restore", policy="full")
     plan_asset = plan.assets.get()
@@ -525,14 +479,7 @@ def test_every_account_lookup_proof_equals_the_trees_own_proof(anvil, exploited)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cancel_during_the_scan_stops_it_at_the_next_checkpoint_and_writes_no_rows(anvil, exploited, demo):
-    incident = _open(exploited)
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        from_block=demo.contracts["token"].block,
-    )
+    analysis = _request(anvil, exploited, from_block=demo.contracts["token"].block)
     node = _DyingNode(anvil.url, logs_budget=10**9)
     original = node.server.RequestHandlerClass.do_POST
 
