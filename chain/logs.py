@@ -21,6 +21,8 @@ while the caller's thread parses and applies page n. The parsing stays on the ca
 thread because it holds the GIL either way; what overlaps is the node's work and ours.
 """
 
+import contextlib
+import gc
 import json
 import queue
 import re
@@ -266,24 +268,25 @@ def _short(error: BaseException) -> str:
 
 def decode_transfers(logs: Iterable[Mapping[str, Any]]) -> list[TransferLog]:
     """``TransferLog``s for the ERC-20-shaped logs among ``logs`` (raw ``eth_getLogs`` dicts)."""
-    decoded = []
+    decoded: list[TransferLog] = []
     append = decoded.append
-    for log in logs:
-        topics = log["topics"]
-        data = log["data"]
-        if len(topics) != 3 or len(data) != 66 or topics[0] != TRANSFER_TOPIC:
-            continue
-        append(
-            TransferLog(
-                int(log["blockNumber"], 16),
-                int(log["logIndex"], 16),
-                log["transactionHash"],
-                log["address"].lower(),
-                "0x" + topics[1][26:],
-                "0x" + topics[2][26:],
-                int(data, 16),
+    with _collector_paused():
+        for log in logs:
+            topics = log["topics"]
+            data = log["data"]
+            if len(topics) != 3 or len(data) != 66 or topics[0] != TRANSFER_TOPIC:
+                continue
+            append(
+                TransferLog(
+                    int(log["blockNumber"], 16),
+                    int(log["logIndex"], 16),
+                    log["transactionHash"],
+                    log["address"].lower(),
+                    "0x" + topics[1][26:],
+                    "0x" + topics[2][26:],
+                    int(data, 16),
+                )
             )
-        )
     return decoded
 
 
@@ -372,8 +375,8 @@ def scan_raw_transfers(
     the block after it. ``on_progress`` is called after the caller is done with each page.
 
     With ``prefetch`` a thread does the HTTP, one request ahead: the node works on the next
-    page while this thread parses the current one and the caller handles it. Abandoned
-    early, the scan's thread ends after the request it is in, on the same ``RawRpc``.
+    page while the caller's thread parses and handles this one. Abandoned early, the
+    scan's thread ends after the request it is in, on the same ``RawRpc``.
     """
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1 block, not {chunk}")
@@ -448,7 +451,8 @@ class _Reply:
 
 def _parsed(reply: _Reply, url: str) -> RawLogPage:
     try:
-        parsed = json.loads(reply.content)
+        with _collector_paused():
+            parsed = json.loads(reply.content)
     except ValueError:
         raise RpcError(f"eth_getLogs at {url} for blocks {reply.from_block}..{reply.to_block}: not JSON") from None
     result = parsed.get("result") if isinstance(parsed, dict) else None
@@ -457,6 +461,25 @@ def _parsed(reply: _Reply, url: str) -> RawLogPage:
             f"eth_getLogs at {url} for blocks {reply.from_block}..{reply.to_block} answered {str(parsed)[:160]}"
         )
     return RawLogPage(reply.from_block, reply.to_block, result)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a moment, unless something else turned it off.
+
+    Parsing a page (or decoding it into ``TransferLog``s) allocates tens of thousands of
+    containers, and every 700 start a collection that walks the young heap (and now and
+    then the whole heap): about 15% of the parse, to find no garbage, since these objects
+    form no reference cycles. Reference counting still frees everything as usual.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _fetch_pages(

@@ -3,6 +3,7 @@
 and addresses that are not tokens. No database."""
 
 import contextlib
+import gc
 import itertools
 import json
 import threading
@@ -503,3 +504,17 @@ def test_topic_keys_convert_to_addresses_and_back() -> None:
     assert topic == "0x000000000000000000000000" + address[2:].lower()
     dirty = "0x" + "ff" * 12 + address[2:].lower()  # upper bytes set: still the same account
     assert balances_by_address({topic: 5, dirty: 2}) == {address.lower(): 7}
+
+
+def test_decoding_leaves_the_garbage_collector_as_it_found_it(history: History) -> None:
+    logs = [_log("0x" + "a1" * 20, "0x" + "b2" * 20, 1)]
+    gc.disable()
+    try:
+        decode_transfers(logs)
+        balances_at(history.url, history.token, history.last_block)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    decode_transfers(logs)
+    balances_at(history.url, history.token, history.last_block)
+    assert gc.isenabled()
