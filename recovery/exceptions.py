@@ -12,11 +12,6 @@ class InvalidInput(LifeboatError):
     status = http.HTTP_400_BAD_REQUEST
 
 
-class DeploymentNotFound(LifeboatError):
-    code = "deployment_not_found"
-    status = http.HTTP_404_NOT_FOUND
-
-
 class IncidentNotFound(LifeboatError):
     code = "incident_not_found"
     status = http.HTTP_404_NOT_FOUND

@@ -255,7 +255,7 @@ def compute_impact(
         if _checkpoint(analysis.pk, replays, started, analysis.seconds_scanning):
             return _mark_cancelled(analysis.pk)
         price = _read_price(rpc, analysis)
-        decimals = _token_decimals(rpc, analysis.tracked_assets)
+        decimals = _token_decimals(rpc, analysis.tracked_assets, analysis.reference_block)
         results = {token: replay.result() for token, replay in replays.items()}
         cross_check = {
             token: _cross_check(rpc, token, results[token], analysis.rollback_block, analysis.reference_block)
@@ -405,9 +405,9 @@ def _read_price(rpc: RawRpc, analysis: ImpactAnalysis) -> tuple[int, int] | None
     return answer, int(replies[1]["result"], 16)
 
 
-def _token_decimals(rpc: RawRpc, tokens: Sequence[str]) -> dict[str, int]:
-    """Each token's ``decimals()`` (0 when it has none: it is optional in ERC-20)."""
-    replies = rpc.batch([("eth_call", [{"to": token, "data": DECIMALS}, "latest"]) for token in tokens])
+def _token_decimals(rpc: RawRpc, tokens: Sequence[str], block: int) -> dict[str, int]:
+    """Each token's ``decimals()`` at ``block`` (0 when it has none: it is optional in ERC-20)."""
+    replies = rpc.batch([("eth_call", [{"to": token, "data": DECIMALS}, hex(block)]) for token in tokens])
     return {
         token: int(reply["result"], 16) if reply.get("result") not in (None, "0x") else 0
         for token, reply in zip(tokens, replies, strict=True)

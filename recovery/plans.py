@@ -72,7 +72,6 @@ def build_plan(
     dust_threshold: Any = 0,
     parameter_changes: Sequence[Mapping[str, Any]] = (),
     gas_ceiling: int = 10_000_000,
-    existing_holders: Mapping[str, Sequence[str]] | None = None,
     claims: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> RecoveryPlan:
@@ -135,12 +134,7 @@ def build_plan(
         )
         # A recipient already holding the payout token costs less gas than a fresh one. Paying
         # the asset itself, holders are those left with a balance; a migrated token starts empty.
-        if existing_holders is not None and entry.asset in existing_holders:
-            holders = list(existing_holders[entry.asset])
-        elif entry.payout_token == entry.asset:
-            holders = [d.account for d in deltas if d.after > 0]
-        else:
-            holders = []
+        holders = [d.account for d in deltas if d.after > 0] if entry.payout_token == entry.asset else []
         try:
             batches = plan_batches(
                 allocations=paid,

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import BinaryField
+from django.db.models import BinaryField, QuerySet
 from django.db.models.functions import Substr
 
 from recovery.merkle import proof_positions
@@ -76,7 +76,7 @@ def _allocation_proof(plan_asset_id: int, tree_index: int) -> tuple[str, list[st
 
 def list_account_impacts(
     *, analysis_id: int, asset: str | None = None, kind: str = "balance", losers_first: bool = True, limit: int = 100
-):
+) -> QuerySet[AccountImpact]:
     rows = AccountImpact.objects.filter(analysis_id=analysis_id, kind=kind)
     if asset:
         rows = rows.filter(asset=asset)

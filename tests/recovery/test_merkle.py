@@ -326,6 +326,8 @@ def test_a_tree_built_with_a_helper_process_matches_openzeppelin() -> None:
 
 
 def test_a_refused_fork_falls_back_to_building_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one stand-in in this suite: an OS that refuses fork() (a process limit), which a
+    # root session cannot provoke for real. Nothing of ours is replaced.
     def refuse() -> int:
         raise OSError("fork refused")
 

@@ -1,6 +1,7 @@
 """Uint256Field keeps all 78 digits and sorts numerically, on SQLite and PostgreSQL alike."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,49 +13,54 @@ from recovery.fields import INT256_MAX, INT256_MIN, UINT256_MAX, Int256Field, Ui
 AMOUNTS = [0, 1, 9, 10, 10**18, 10**18 + 1, 2**128, 2**255, UINT256_MAX - 1, UINT256_MAX]
 
 
-@pytest.fixture
-def amount_model(transactional_db: None) -> Iterator[type[models.Model]]:
+@contextmanager
+def _table(name: str, field: models.Field) -> Iterator[type[models.Model]]:
+    """A throwaway model with one ``value`` column of ``field``, its table created for the test."""
     with isolate_apps("recovery"):
-
-        class Holding(models.Model):
-            amount = Uint256Field()
-
-            class Meta:
-                app_label = "recovery"
-
+        model = type(
+            name,
+            (models.Model,),
+            {"value": field, "__module__": __name__, "Meta": type("Meta", (), {"app_label": "recovery"})},
+        )
         with connection.schema_editor() as editor:
-            editor.create_model(Holding)
+            editor.create_model(model)
         try:
-            yield Holding
+            yield model
         finally:
             with connection.schema_editor() as editor:
-                editor.delete_model(Holding)
+                editor.delete_model(model)
+
+
+@pytest.fixture
+def amount_model(transactional_db: None) -> Iterator[type[models.Model]]:
+    with _table("Holding", Uint256Field()) as model:
+        yield model
 
 
 def test_the_largest_uint256_round_trips_exactly(amount_model):
-    row = amount_model.objects.create(amount=UINT256_MAX)
-    assert amount_model.objects.get(pk=row.pk).amount == 2**256 - 1
-    assert len(str(amount_model.objects.get(pk=row.pk).amount)) == 78
+    row = amount_model.objects.create(value=UINT256_MAX)
+    assert amount_model.objects.get(pk=row.pk).value == 2**256 - 1
+    assert len(str(amount_model.objects.get(pk=row.pk).value)) == 78
 
 
 def test_amounts_past_float_precision_stay_exact(amount_model):
-    amount_model.objects.create(amount=10**18 + 1)
-    assert amount_model.objects.get().amount == 10**18 + 1
-    assert amount_model.objects.filter(amount=10**18).count() == 0
-    assert amount_model.objects.filter(amount=10**18 + 1).count() == 1
+    amount_model.objects.create(value=10**18 + 1)
+    assert amount_model.objects.get().value == 10**18 + 1
+    assert amount_model.objects.filter(value=10**18).count() == 0
+    assert amount_model.objects.filter(value=10**18 + 1).count() == 1
 
 
 def test_ordering_and_range_filters_are_numeric(amount_model):
     for amount in reversed(AMOUNTS):
-        amount_model.objects.create(amount=amount)
-    assert list(amount_model.objects.order_by("amount").values_list("amount", flat=True)) == AMOUNTS
-    assert list(amount_model.objects.order_by("-amount").values_list("amount", flat=True)) == AMOUNTS[::-1]
+        amount_model.objects.create(value=amount)
+    assert list(amount_model.objects.order_by("value").values_list("value", flat=True)) == AMOUNTS
+    assert list(amount_model.objects.order_by("-value").values_list("value", flat=True)) == AMOUNTS[::-1]
     assert (
-        list(amount_model.objects.filter(amount__gt=10**18).order_by("amount").values_list("amount", flat=True))
+        list(amount_model.objects.filter(value__gt=10**18).order_by("value").values_list("value", flat=True))
         == AMOUNTS[5:]
     )
-    assert amount_model.objects.filter(amount__lte=9).count() == 3
-    assert amount_model.objects.filter(amount__in=[UINT256_MAX, 10]).count() == 2
+    assert amount_model.objects.filter(value__lte=9).count() == 3
+    assert amount_model.objects.filter(value__in=[UINT256_MAX, 10]).count() == 2
 
 
 @pytest.mark.parametrize(
@@ -76,7 +82,7 @@ def test_values_outside_uint256_are_refused_with_a_clear_message(value, message)
 
 def test_an_out_of_range_amount_never_reaches_the_database(amount_model):
     with pytest.raises(ValidationError):
-        amount_model.objects.create(amount=2**256)
+        amount_model.objects.create(value=2**256)
     assert amount_model.objects.count() == 0
 
 
@@ -86,21 +92,8 @@ def test_decimal_strings_are_accepted_as_base_units():
 
 @pytest.fixture
 def delta_model(transactional_db: None) -> Iterator[type[models.Model]]:
-    with isolate_apps("recovery"):
-
-        class Change(models.Model):
-            delta = Int256Field()
-
-            class Meta:
-                app_label = "recovery"
-
-        with connection.schema_editor() as editor:
-            editor.create_model(Change)
-        try:
-            yield Change
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(Change)
+    with _table("Change", Int256Field()) as model:
+        yield model
 
 
 DELTAS = [INT256_MIN, -(10**18) - 1, -(10**18), -1, 0, 1, 10**18 + 1, INT256_MAX]
@@ -108,10 +101,10 @@ DELTAS = [INT256_MIN, -(10**18) - 1, -(10**18), -1, 0, 1, 10**18 + 1, INT256_MAX
 
 def test_signed_deltas_round_trip_and_sort_numerically(delta_model):
     for delta in reversed(DELTAS):
-        delta_model.objects.create(delta=delta)
-    assert list(delta_model.objects.order_by("delta").values_list("delta", flat=True)) == DELTAS
-    assert delta_model.objects.filter(delta__lt=0).count() == 4
-    assert delta_model.objects.get(delta=-(10**18) - 1).delta == -(10**18) - 1
+        delta_model.objects.create(value=delta)
+    assert list(delta_model.objects.order_by("value").values_list("value", flat=True)) == DELTAS
+    assert delta_model.objects.filter(value__lt=0).count() == 4
+    assert delta_model.objects.get(value=-(10**18) - 1).value == -(10**18) - 1
 
 
 def test_deltas_outside_int256_are_refused():
