@@ -80,6 +80,14 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # The roles' rights (recovery/roles.py gives them to the committee and executor groups).
+        permissions = [
+            ("open_incident", "Open an incident"),
+            ("run_analysis", "Request and cancel impact analyses"),
+            ("build_plan", "Build recovery plan versions"),
+            ("run_execution", "Run approved batches on chain"),
+            ("pause_execution", "Pause and resume execution"),
+        ]
 
     def __str__(self) -> str:
         return f"incident {self.pk}: {self.title}"
