@@ -1,38 +1,50 @@
-"""Balance reconstruction from Transfer logs: Lifeboat's path against the raw fetch and web3.py.
+"""Balance reconstruction from Transfer logs: Lifeboat against fair floors and web3.py.
 
-    python benchmarks/reconstruction_bench.py [--logs 1000000] [--accounts 100000] [--json OUT]
+    python benchmarks/reconstruction_bench.py [--logs 1000000] [--accounts 100000] [--rounds 3]
+                                              [--no-web3] [--json OUT]
+    python benchmarks/reconstruction_bench.py --show OUT     # the table of a saved run again
 
 Starts its own anvil, deploys ``BulkTransferToken`` and generates ``--logs`` Transfer logs
 over ``--accounts`` distinct recipients (``sprayRange`` transactions of thousands of
 transfers each, sent without waiting for receipts). Then, on the same data and the same
-eth_getLogs pages, it times:
+eth_getLogs pages (the ones Lifeboat's scanner asks for), it runs in rounds, A B C ... A B C,
+each round in a rotated order:
 
-1. the floor: the raw eth_getLogs requests with the JSON parsed, nothing else;
-2. what users write first: web3.py's ``contract.events.Transfer.get_logs`` per page plus a
-   Python loop summing balances. When that would take longer than ``--web3-budget``
-   seconds it stops after a contiguous run of pages from the start holding at least
-   ``--web3-min-logs`` logs and extrapolates per log (the output says so);
-3. Lifeboat: ``chain.balances.balances_at_two_blocks`` (fetch, decode and balances at the
-   rollback and reference blocks in one pass), plus two variants for reference.
+- ``anvil``: the node's own serving time: the requests one after another, each body read
+  whole and thrown away, nothing parsed. No client can be faster than the node answers;
+- ``naive``: the floor RESULTS.md used to cite: one request at a time, ``json.loads`` with
+  the garbage collector on, as plain code would;
+- ``floor``: the fair floor: the best plain Python does with Lifeboat's two tricks: one
+  thread fetching the next page while this one is parsed, the collector off while parsing;
+- ``plain``: that floor plus a plain loop keeping the balances at both blocks (what a careful
+  user writes by hand); its balances must equal Lifeboat's;
+- ``lifeboat``: ``chain.balances.balances_at_two_blocks`` (fetch, decode, balances at the
+  rollback and the reference block in one pass);
+- ``sequential``: Lifeboat's scan without the prefetch thread, one snapshot (a variant);
+- ``web3``: web3.py's ``contract.events.Transfer.get_logs`` per page plus a Python loop,
+  which is what users write first, in full, in every round (``--no-web3`` leaves it out:
+  at a million logs a round of it takes about 17 minutes).
 
-The raw, Lifeboat and variant paths run ``--repeat`` times, interleaved; the table shows
-median seconds, and "x raw" is the median of each run's ratio to the raw run of the same
-repetition (paired, so a shared machine's drifting load cancels out).
-
-Storing the diff in the database is timed elsewhere: ``store_seconds`` in the JSON output
-stays null here, and ``run`` takes a ``store`` hook to time it when a caller has one.
-Lifeboat's balances are checked against ``balanceOf`` for a random sample of accounts at
-both blocks, against ``totalSupply``, and the three paths against each other.
+Each run records wall seconds, this process's CPU-seconds (all threads), anvil's
+CPU-seconds, the CPU-seconds the rest of the machine used meanwhile, and the garbage
+collections it ran. The table shows medians over the rounds; "x floor" and "x anvil" are
+medians of each round's paired ratio (a drifting load on a shared machine hits both sides
+of a pair alike). Checks: a sample of accounts equals ``balanceOf`` at both blocks, the
+total equals ``totalSupply``, every path saw every log, and the plain loop's and web3's
+balances equal Lifeboat's.
 """
 
 import argparse
+import gc
 import json
+import queue
 import random
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +52,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cputime import Sample, describe, machine, timed
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector
@@ -47,7 +60,7 @@ from eth_utils import function_signature_to_4byte_selector
 from chain import devkeys
 from chain.anvil import Anvil
 from chain.artifacts import bind, factory
-from chain.balances import balances_at, balances_at_two_blocks, read_balances
+from chain.balances import balances_at_two_blocks, read_balances
 from chain.keys import load_account
 from chain.logs import (
     TRANSFER_TOPIC,
@@ -55,7 +68,6 @@ from chain.logs import (
     accumulate_balances_by_topic,
     balances_by_address,
     scan_raw_transfers,
-    scan_transfers,
 )
 from chain.rpc import connect
 from chain.transact import send
@@ -67,7 +79,9 @@ SUPPLY = 10**30
 NEW_PER_TX = 2_000  # a first transfer to an account costs ~25k gas (a fresh storage slot)
 EXISTING_PER_TX = 5_000  # later ones ~7.3k; both stay under anvil's 60M block gas limit
 FEES = {"maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "value": 0}
-StoreHook = Callable[[dict[str, int], dict[str, int]], None]
+ZERO = "0x" + "0" * 40
+Pages = list[tuple[int, int]]
+Balances = dict[str, int]
 
 
 @dataclass
@@ -78,16 +92,6 @@ class Generated:
     blocks: int
     transactions: int
     seconds: float
-
-
-@dataclass
-class Measured:
-    path: str
-    logs: int
-    seconds: float
-    note: str = ""
-    runs: list[float] = field(default_factory=list)
-    vs_raw: float = 0.0  # median of the per-repetition ratios to the raw run next to it
 
 
 # --- generation -------------------------------------------------------------------------------
@@ -197,36 +201,102 @@ def _send_all(rpc: RawRpc, raw: list[str], *, batch: int = 16, blocks_per_call: 
     raise RuntimeError(f"the pool still holds {waiting} generation txs after mining a block for each")
 
 
-# --- the three paths --------------------------------------------------------------------------
+# --- the paths ----------------------------------------------------------------------------------
 
 
-def raw_fetch(url: str, token: str, pages: list[tuple[int, int]]) -> int:
-    """The floor: the same eth_getLogs requests, read as RawRpc reads them, the JSON parsed, nothing else."""
-    session = requests.Session()
+def _get_logs(session: requests.Session, url: str, token: str, first: int, last: int) -> bytes:
+    """One eth_getLogs reply, unparsed, read in one piece as Lifeboat's ``RawRpc`` reads it."""
+    query = {"address": token, "topics": [TRANSFER_TOPIC], "fromBlock": hex(first), "toBlock": hex(last)}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
+    with session.post(url, data=body, headers={"Content-Type": "application/json"}, stream=True) as response:
+        return response.raw.read(decode_content=True)
+
+
+def anvil_serving(url: str, token: str, pages: Pages) -> int:
+    """The node's own time: every page requested in turn, its body read and dropped. Returns bytes read."""
+    with requests.Session() as session:
+        return sum(len(_get_logs(session, url, token, first, last)) for first, last in pages)
+
+
+def naive_floor(url: str, token: str, pages: Pages) -> int:
+    """One request at a time, parsed with the collector on. Returns the logs parsed."""
+    with requests.Session() as session:
+        return sum(len(json.loads(_get_logs(session, url, token, first, last))["result"]) for first, last in pages)
+
+
+def _prefetched_bodies(url: str, token: str, pages: Pages) -> Iterator[bytes]:
+    """The pages' bodies in order, fetched by one thread a page ahead of the caller."""
+    handoff: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=1)
+
+    def fetch() -> None:
+        try:
+            with requests.Session() as session:
+                for first, last in pages:
+                    handoff.put(_get_logs(session, url, token, first, last))
+            handoff.put(None)
+        except BaseException as error:  # handed to the caller
+            handoff.put(error)
+
+    thread = threading.Thread(target=fetch, name="floor-getlogs", daemon=True)
+    thread.start()
+    while (body := handoff.get()) is not None:
+        if isinstance(body, BaseException):
+            raise body
+        yield body
+    thread.join()
+
+
+def _parsed(body: bytes) -> list[dict[str, Any]]:
+    """``json.loads`` with the cyclic collector off: parsing builds no cycles, so it finds nothing."""
+    gc.disable()
+    try:
+        return json.loads(body)["result"]
+    finally:
+        gc.enable()
+
+
+def fair_floor(url: str, token: str, pages: Pages) -> int:
+    """The best plain fetch-and-parse: a prefetch thread and the collector off while parsing. Returns logs."""
+    return sum(len(_parsed(body)) for body in _prefetched_bodies(url, token, pages))
+
+
+def plain_balances(url: str, token: str, pages: Pages, rollback_block: int) -> tuple[Balances, Balances, int]:
+    """The fair floor plus the balance loop a careful user writes: (before, after, logs)."""
+    balances: Balances = {}
+    before: Balances | None = None
     count = 0
-    for first, last in pages:
-        query = {"address": token, "topics": [TRANSFER_TOPIC], "fromBlock": hex(first), "toBlock": hex(last)}
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
-        with session.post(url, data=body, headers={"Content-Type": "application/json"}, stream=True) as response:
-            reply = json.loads(response.raw.read(decode_content=True))
-        count += len(reply["result"])
-    session.close()
-    return count
+    get = balances.get
+    for (_, last), body in zip(pages, _prefetched_bodies(url, token, pages), strict=True):
+        logs = _parsed(body)
+        count += len(logs)
+        if before is None and last > rollback_block:
+            split = next((i for i, log in enumerate(logs) if int(log["blockNumber"], 16) > rollback_block), len(logs))
+            head, logs = logs[:split], logs[split:]
+            _plain_apply(head, balances, get)
+            before = dict(balances)
+        _plain_apply(logs, balances, get)
+    if before is None:
+        before = dict(balances)
+    for result in (before, balances):
+        result.pop(ZERO, None)
+    return before, balances, count
 
 
-def web3_event_api(
-    url: str, token: str, pages: list[tuple[int, int]], *, budget: float, min_logs: int
-) -> tuple[dict[str, int], int, float, int]:
-    """What users write first; stops after ``budget`` seconds once ``min_logs`` logs are done.
+def _plain_apply(logs: list[dict[str, Any]], balances: Balances, get: Callable[[str, int], int]) -> None:
+    for log in logs:
+        topics = log["topics"]
+        amount = int(log["data"], 16)
+        sender, recipient = "0x" + topics[1][26:], "0x" + topics[2][26:]
+        balances[sender] = get(sender, 0) - amount
+        balances[recipient] = get(recipient, 0) + amount
 
-    Returns (balances, logs, seconds, last block covered).
-    """
+
+def web3_event_api(url: str, token: str, pages: Pages) -> tuple[Balances, int]:
+    """What users write first: web3.py's event API per page and a loop. Returns (balances, logs)."""
     w3 = connect(url, timeout=600)
     contract = bind(w3, "BulkTransferToken", token)
-    balances: dict[str, int] = {}
+    balances: Balances = {}
     count = 0
-    covered = -1
-    started = time.perf_counter()
     for first, last in pages:
         for event in contract.events.Transfer.get_logs(from_block=first, to_block=last):
             value = event["args"]["value"]
@@ -234,13 +304,32 @@ def web3_event_api(
             balances[sender] = balances.get(sender, 0) - value
             balances[recipient] = balances.get(recipient, 0) + value
             count += 1
-        covered = last
-        if time.perf_counter() - started > budget and count >= min_logs:
-            break
-    return balances, count, time.perf_counter() - started, covered
+    lowered = {address.lower(): amount for address, amount in balances.items()}
+    lowered.pop(ZERO, None)
+    return lowered, count
 
 
-def page_plan(url: str, token: str, last_block: int, *, chunk: int) -> tuple[list[tuple[int, int]], int]:
+def lifeboat_path(url: str, token: str, rollback_block: int, last_block: int, chunk: int) -> tuple[Any, ...]:
+    """Lifeboat: (before, after, logs)."""
+    done = [0]
+    before, after = balances_at_two_blocks(
+        url, token, rollback_block, last_block, chunk=chunk, on_progress=lambda _b, logs, _c: done.__setitem__(0, logs)
+    )
+    return before, after, done[0]
+
+
+def sequential_path(url: str, token: str, last_block: int, chunk: int) -> int:
+    """Lifeboat's scan and hot loop without the prefetch thread, one snapshot. Returns logs."""
+    by_topic: dict[str, int] = {}
+    count = sum(
+        accumulate_balances_by_topic(page.logs, by_topic)
+        for page in scan_raw_transfers(url, token, 0, last_block, chunk=chunk, prefetch=False)
+    )
+    balances_by_address(by_topic)
+    return count
+
+
+def page_plan(url: str, token: str, last_block: int, *, chunk: int) -> tuple[Pages, int]:
     """The pages Lifeboat's scanner asks for (recorded from its progress callback), and the logs it saw."""
     ends: list[int] = []
     seen = [0]
@@ -254,27 +343,54 @@ def page_plan(url: str, token: str, last_block: int, *, chunk: int) -> tuple[lis
     return list(zip([0] + [end + 1 for end in ends[:-1]], ends, strict=True)), seen[0]
 
 
-def _timed(function: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
+# --- rounds, checks, table ----------------------------------------------------------------------
+
+LABELS = {
+    "anvil": "anvil serving the pages (bodies read, not parsed): physical floor",
+    "naive": "old floor: one request at a time, json.loads, gc on",
+    "floor": "fair floor: prefetch thread + json.loads with gc off",
+    "plain": "fair floor + plain balance loop at both blocks",
+    "lifeboat": "Lifeboat balances_at_two_blocks",
+    "sequential": "  variant: Lifeboat without the prefetch thread, one snapshot",
+    "web3": "web3.py events.Transfer.get_logs + loop",
+}
 
 
-def run(
-    *,
-    logs: int,
-    accounts: int,
-    chunk: int,
-    repeat: int,
-    web3_budget: float,
-    web3_min_logs: int,
-    sample: int,
-    store: StoreHook | None = None,
-    seed: int = 7,
-) -> dict[str, Any]:
+@dataclass
+class Row:
+    path: str
+    label: str
+    logs: int
+    wall: float  # medians over the rounds
+    cpu: float
+    anvil_cpu: float
+    other_cpu: float
+    gc_collections: float
+    vs_floor: float  # median of the per-round ratios to the fair floor of the same round
+    vs_anvil: float
+    cpu_vs_floor: float  # the same, of CPU-seconds: this process's plus anvil's
+    web3_over: float | None  # median per-round ratio web3 / this path, when web3 ran
+    walls: list[float]
+    cpus: list[float]
+    anvil_cpus: list[float]
+    other_cpus: list[float]
+
+
+def _paired(samples: dict[str, list[Sample]], name: str, other: str) -> float:
+    return statistics.median(a.wall / b.wall for a, b in zip(samples[name], samples[other], strict=True))
+
+
+def _paired_cpu(samples: dict[str, list[Sample]], name: str, other: str) -> float:
+    return statistics.median(
+        (a.cpu + a.watched_cpu) / (b.cpu + b.watched_cpu) for a, b in zip(samples[name], samples[other], strict=True)
+    )
+
+
+def run(*, logs: int, accounts: int, chunk: int, rounds: int, web3: bool, sample: int, seed: int = 7) -> dict[str, Any]:
+    info = machine()
     # Base fee 0: a few hundred full blocks would otherwise raise it 12.5% a block, past any fee cap.
     with Anvil(port=0, extra_args=("--base-fee", "0")) as node:
-        url = node.url
+        url, anvil_pid = node.url, node.process.pid  # type: ignore[union-attr]
         print(f"anvil on {url}; generating {logs:,} Transfer logs over {accounts:,} accounts ...", flush=True)
         generated = generate(url, logs=logs, accounts=accounts)
         print(
@@ -289,150 +405,138 @@ def run(
             raise RuntimeError(f"expected {generated.logs:,} Transfer logs, found {seen:,}: a generation tx reverted")
         print(f"{len(pages)} eth_getLogs pages of up to {chunk} blocks", flush=True)
 
-        before: dict[str, int] = {}
-        after: dict[str, int] = {}
-        counts: dict[str, int] = {}
-
-        def lifeboat() -> None:
-            nonlocal before, after
-            before, after = balances_at_two_blocks(
-                url,
-                token,
-                rollback_block,
-                last_block,
-                chunk=chunk,
-                on_progress=lambda _b, done, _c: counts.__setitem__("lifeboat", done),
-            )
-
-        def sequential() -> None:
-            by_topic: dict[str, int] = {}
-            counts["sequential"] = sum(
-                accumulate_balances_by_topic(page.logs, by_topic)
-                for page in scan_raw_transfers(url, token, 0, last_block, chunk=chunk, prefetch=False)
-            )
-            balances_by_address(by_topic)
-
-        def objects() -> None:
-            counts["objects"] = sum(len(page.logs) for page in scan_transfers(url, token, 0, last_block, chunk=chunk))
-
-        def raw() -> None:
-            counts["raw"] = raw_fetch(url, token, pages)
-
-        paths = {"raw": raw, "lifeboat": lifeboat, "sequential": sequential, "objects": objects}
-        runs: dict[str, list[float]] = {name: [] for name in paths}
+        paths: dict[str, Callable[[], Any]] = {
+            "anvil": lambda: anvil_serving(url, token, pages),
+            "naive": lambda: naive_floor(url, token, pages),
+            "floor": lambda: fair_floor(url, token, pages),
+            "plain": lambda: plain_balances(url, token, pages, rollback_block),
+            "lifeboat": lambda: lifeboat_path(url, token, rollback_block, last_block, chunk),
+            "sequential": lambda: sequential_path(url, token, last_block, chunk),
+        }
+        if web3:
+            paths["web3"] = lambda: web3_event_api(url, token, pages)
+        samples: dict[str, list[Sample]] = {name: [] for name in paths}
+        outputs: dict[str, Any] = {}
         order = list(paths)
-        for repetition in range(repeat):
-            # Interleaved, in a rotating order, so drift in the machine's load hits every path alike.
-            for name in order[repetition % len(order) :] + order[: repetition % len(order)]:
-                runs[name].append(_timed(paths[name])[0])
-            print(f"run {repetition + 1}/{repeat}: " + ", ".join(f"{n} {runs[n][-1]:.2f} s" for n in order), flush=True)
-        store_seconds = None
-        if store is not None:
-            store_seconds, _ = _timed(lambda: store(before, after))
-
-        print(f"web3.py event API (budget {web3_budget:.0f} s) ...", flush=True)
-        web3_balances, web3_count, web3_seconds, web3_covered = web3_event_api(
-            url, token, pages, budget=web3_budget, min_logs=web3_min_logs
-        )
-        web3_full = web3_covered == last_block
+        for number in range(rounds):
+            # A B C ... in a rotating order, so drift in the machine's load hits every path alike.
+            for name in order[number % len(order) :] + order[: number % len(order)]:
+                outputs.pop(name, None)  # freed before the run, not during it
+                measured = timed(paths[name], watch=anvil_pid)
+                outputs[name] = measured.extra.pop("result")
+                samples[name].append(measured)
+            print(
+                f"round {number + 1}/{rounds}: "
+                + ", ".join(f"{n} {samples[n][-1].wall:.2f} s/{samples[n][-1].cpu:.2f} CPU-s" for n in order),
+                flush=True,
+            )
 
         # --- agreement ---
+        before, after, lifeboat_logs = outputs["lifeboat"]
         rng = random.Random(seed)
-        holders = sorted(after)
-        chosen = rng.sample(holders, min(sample, len(holders)))
+        chosen = rng.sample(sorted(after), min(sample, len(after)))
         on_chain_after = read_balances(url, token, chosen, last_block)
         on_chain_before = read_balances(url, token, chosen, rollback_block)
+        plain_before, plain_after, plain_logs = outputs["plain"]
+        counts = {
+            "naive": outputs["naive"],
+            "floor": outputs["floor"],
+            "plain": plain_logs,
+            "lifeboat": lifeboat_logs,
+            "sequential": outputs["sequential"],
+        }
         checks = {
             "sample_after_equals_balanceOf": all(after[a] == on_chain_after[a] for a in chosen),
             "sample_before_equals_balanceOf": all(before.get(a, 0) == on_chain_before[a] for a in chosen),
             "total_equals_totalSupply": sum(after.values()) == SUPPLY,
-            "every_path_saw_every_log": set(counts.values()) == {generated.logs},
+            "plain_loop_balances_equal_lifeboat": plain_before == before and plain_after == after,
         }
-        web3_lower = {address.lower(): amount for address, amount in web3_balances.items()}
-        web3_lower.pop("0x" + "0" * 40, None)
-        reference = after if web3_full else balances_at(url, token, web3_covered, chunk=chunk)
-        checks["web3_sample_equals_lifeboat"] = all(web3_lower.get(a, 0) == reference.get(a, 0) for a in chosen)
-        checks["web3_total_equals_lifeboat"] = sum(web3_lower.values()) == sum(reference.values())
-        checks["web3_accounts_equal_lifeboat"] = set(web3_lower) == set(reference)
+        if web3:
+            web3_balances, counts["web3"] = outputs["web3"]
+            checks["web3_balances_equal_lifeboat"] = web3_balances == after
+        checks["every_path_saw_every_log"] = set(counts.values()) == {generated.logs}
 
-    total_logs = generated.logs
-    raw_row = Measured(
-        "raw eth_getLogs + json.loads (floor)", total_logs, statistics.median(runs["raw"]), runs=runs["raw"]
-    )
-    if web3_full:
-        web3 = Measured("web3.py events.Transfer.get_logs + loop", web3_count, web3_seconds, runs=[web3_seconds])
-    else:
-        web3 = Measured(
-            "web3.py events.Transfer.get_logs + loop",
-            total_logs,
-            web3_seconds * total_logs / web3_count,
-            note=f"extrapolated from {web3_count:,} logs (blocks 0..{web3_covered}) measured in {web3_seconds:.1f} s",
-            runs=[web3_seconds],
-        )
-    lifeboat_row = Measured(
-        "Lifeboat balances_at_two_blocks (fetch+decode+2 snapshots)",
-        total_logs,
-        statistics.median(runs["lifeboat"]),
-        runs=runs["lifeboat"],
-    )
     rows = [
-        raw_row,
-        lifeboat_row,
-        Measured(
-            "  variant: no prefetch thread, one snapshot",
-            total_logs,
-            statistics.median(runs["sequential"]),
-            runs=runs["sequential"],
-        ),
-        Measured(
-            "  variant: TransferLog objects (scan_transfers)",
-            total_logs,
-            statistics.median(runs["objects"]),
-            runs=runs["objects"],
-        ),
-        web3,
+        Row(
+            path=name,
+            label=LABELS[name],
+            logs=generated.logs,
+            wall=statistics.median(s.wall for s in runs),
+            cpu=statistics.median(s.cpu for s in runs),
+            anvil_cpu=statistics.median(s.watched_cpu for s in runs),
+            anvil_cpus=[s.watched_cpu for s in runs],
+            other_cpus=[s.other_cpu for s in runs],
+            other_cpu=statistics.median(s.other_cpu for s in runs),
+            gc_collections=statistics.median(s.gc_collections for s in runs),
+            vs_floor=_paired(samples, name, "floor"),
+            vs_anvil=_paired(samples, name, "anvil"),
+            cpu_vs_floor=_paired_cpu(samples, name, "floor"),
+            web3_over=_paired(samples, "web3", name) if web3 else None,
+            walls=[s.wall for s in runs],
+            cpus=[s.cpu for s in runs],
+        )
+        for name, runs in samples.items()
     ]
-    for row, name in zip(rows[:4], ("raw", "lifeboat", "sequential", "objects"), strict=True):
-        # Paired: each run against the raw run of the same repetition, so load that drifts
-        # between repetitions (a shared machine) cancels out.
-        row.vs_raw = statistics.median(path / raw for path, raw in zip(runs[name], runs["raw"], strict=True))
-    web3.vs_raw = web3.seconds / raw_row.seconds
+    by_name = {row.path: row for row in rows}
     return {
-        "generation": generated.__dict__,
+        "machine": info,
+        "generation": asdict(generated),
         "pages": len(pages),
         "chunk_blocks": chunk,
         "rollback_block": rollback_block,
         "reference_block": last_block,
-        "repeat": repeat,
+        "rounds": rounds,
         "sample": len(chosen),
-        "rows": [row.__dict__ for row in rows],
-        "raw_seconds": raw_row.seconds,
-        "web3_seconds": web3.seconds,
-        "web3_extrapolated": not web3_full,
-        "lifeboat_seconds": lifeboat_row.seconds,
-        "lifeboat_vs_raw": lifeboat_row.vs_raw,
-        "web3_vs_lifeboat": web3.seconds / lifeboat_row.seconds,
-        "store_seconds": store_seconds,  # writing the diff to the database is measured elsewhere
+        "rows": [asdict(row) for row in rows],
+        "lifeboat_vs_floor": by_name["lifeboat"].vs_floor,
+        "lifeboat_vs_anvil": by_name["lifeboat"].vs_anvil,
+        "lifeboat_cpu_vs_floor": by_name["lifeboat"].cpu_vs_floor,
+        "web3_over_lifeboat": by_name["lifeboat"].web3_over,
         "checks": checks,
     }
 
 
 def markdown(result: dict[str, Any]) -> str:
-    web3 = result["web3_seconds"]
+    """The table: medians over the rounds, then the best (least disturbed) round of each path."""
+    web3 = any(row["web3_over"] is not None for row in result["rows"])
+    best = {row["path"]: min(row["walls"]) for row in result["rows"]}
     lines = [
-        "| path | logs | seconds | logs/s | x raw | faster than web3 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| path | logs | wall s | CPU s (Python) | CPU s (anvil) | other CPU s | gc runs | x fair floor | x anvil "
+        "| CPU x fair floor | best wall s | best x fair floor | best x anvil" + (" | web3 / path |" if web3 else " |"),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---:"
+        + (" | ---: |" if web3 else " |"),
     ]
     for row in result["rows"]:
-        seconds = row["seconds"]
-        star = " *" if row["note"] else ""
-        lines.append(
-            f"| {row['path']}{star} | {row['logs']:,} | {seconds:.2f} | {row['logs'] / seconds:,.0f} | "
-            f"{row['vs_raw']:.2f} | {web3 / seconds:.1f}x |"
+        fastest = best[row["path"]]
+        line = (
+            f"| {row['label']} | {row['logs']:,} | {row['wall']:.2f} | {row['cpu']:.2f} | {row['anvil_cpu']:.2f} | "
+            f"{row['other_cpu']:.2f} | {row['gc_collections']:.0f} | {row['vs_floor']:.2f}x | {row['vs_anvil']:.2f}x | "
+            f"{row['cpu_vs_floor']:.2f}x | {fastest:.2f} | {fastest / best['floor']:.2f}x | "
+            f"{fastest / best['anvil']:.2f}x |"
         )
-    lines.append("| store the diff (database) | — | measured elsewhere | — | — | — |")
-    notes = [f"* {row['note']}" for row in result["rows"] if row["note"]]
-    return "\n".join([*lines, "", *notes])
+        lines.append(line + (f" {row['web3_over']:.1f}x |" if web3 else ""))
+    return "\n".join(lines)
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    gen = result["generation"]
+    lines = [
+        describe(result["machine"]),
+        f"generation: {gen['logs']:,} logs, {gen['accounts']:,} accounts, {gen['transactions']} txs, "
+        f"{gen['blocks']} blocks, {gen['seconds']:.1f} s; {result['pages']} pages"
+        f" of ≤ {result['chunk_blocks']} blocks; balances at blocks {result['rollback_block']} and "
+        f"{result['reference_block']}; {result['rounds']} rounds, medians",
+    ]
+    line = (
+        f"Lifeboat = {result['lifeboat_vs_floor']:.2f}x the fair floor's wall time (target ≤ 1.3), "
+        f"{result['lifeboat_vs_anvil']:.2f}x anvil's serving time, {result['lifeboat_cpu_vs_floor']:.2f}x the "
+        "fair floor's CPU-seconds (Python + anvil)"
+    )
+    if result["web3_over_lifeboat"] is not None:
+        line += f"; web3 = {result['web3_over_lifeboat']:.1f}x Lifeboat (target ≥ 40)"
+    lines.append(line)
+    lines += [f"check {name}: {'ok' if ok else 'FAILED'}" for name, ok in result["checks"].items()]
+    return lines
 
 
 def main() -> int:
@@ -440,40 +544,36 @@ def main() -> int:
     parser.add_argument("--logs", type=int, default=1_000_000, help="Transfer logs to generate (default 1,000,000)")
     parser.add_argument("--accounts", type=int, default=100_000, help="distinct recipients (default 100,000)")
     parser.add_argument("--chunk", type=int, default=4, help="blocks per eth_getLogs page (default 4)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the raw and Lifeboat paths; medians reported")
-    parser.add_argument("--web3-budget", type=float, default=300, help="seconds before web3 is extrapolated")
-    parser.add_argument("--web3-min-logs", type=int, default=100_000, help="logs web3 must cover before stopping")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, interleaved; medians reported")
+    parser.add_argument("--no-web3", action="store_true", help="leave out the web3.py path (slow: ~1 ms a log)")
     parser.add_argument("--sample", type=int, default=1_000, help="accounts checked against balanceOf")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--show", type=Path, metavar="JSON", help="print the table of a saved run and stop")
     args = parser.parse_args()
+    if args.show:
+        saved = json.loads(args.show.read_text())
+        print(markdown(saved))
+        print()
+        print("\n".join(summary(saved)))
+        return 0 if all(saved["checks"].values()) else 1
     if args.logs < args.accounts:
         parser.error("--logs must be at least --accounts (every account receives one transfer first)")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     result = run(
         logs=args.logs,
         accounts=args.accounts,
         chunk=args.chunk,
-        repeat=args.repeat,
-        web3_budget=args.web3_budget,
-        web3_min_logs=args.web3_min_logs,
+        rounds=args.rounds,
+        web3=not args.no_web3,
         sample=args.sample,
     )
     print()
     print(markdown(result))
     print()
-    gen = result["generation"]
-    print(
-        f"generation: {gen['logs']:,} logs, {gen['accounts']:,} accounts, {gen['transactions']} txs, "
-        f"{gen['blocks']} blocks, {gen['seconds']:.1f} s; {result['pages']} pages"
-        f" of ≤ {result['chunk_blocks']} blocks; "
-        f"balances at blocks {result['rollback_block']} and {result['reference_block']}"
-    )
-    print(
-        f"Lifeboat / raw = {result['lifeboat_vs_raw']:.2f} (target ≤ 1.3); "
-        f"web3 / Lifeboat = {result['web3_vs_lifeboat']:.0f} (target ≥ 40)"
-    )
-    for name, ok in result["checks"].items():
-        print(f"check {name}: {'ok' if ok else 'FAILED'}")
+    print("\n".join(summary(result)))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if all(result["checks"].values()) else 1
 

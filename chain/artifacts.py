@@ -23,13 +23,29 @@ class Artifact:
     deployed_bytecode: str
 
 
-@functools.cache
+class UnknownArtifact(LookupError):
+    """A name that is not one of the compiled artifacts (``artifact_names()``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"there is no compiled contract {name!r} (known: {', '.join(artifact_names())})")
+
+
 def load_artifact(name: str) -> Artifact:
-    path = ARTIFACTS_DIR / f"{name}.json"
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no artifact {path}: run `make contracts`") from None
+    """The compiled artifact ``name``; ``UnknownArtifact`` unless it is one of ``artifact_names()``.
+
+    Only a listed name reaches the file system: callers pass names from requests, and a path
+    (``../../x``, ``/etc/x``, a NUL byte) must answer exactly as a missing contract does,
+    never open a file outside ``contracts/artifacts/``.
+    """
+    if not isinstance(name, str) or name not in artifact_names():
+        raise UnknownArtifact(str(name))
+    return _read_artifact(name)
+
+
+@functools.cache
+def _read_artifact(name: str) -> Artifact:
+    raw = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
     return Artifact(
         name=raw["contractName"],
         source_path=raw["sourcePath"],
@@ -40,6 +56,7 @@ def load_artifact(name: str) -> Artifact:
 
 
 def artifact_names() -> list[str]:
+    """The compiled contracts' names: the stems of ``contracts/artifacts/*.json``."""
     return sorted(path.stem for path in ARTIFACTS_DIR.glob("*.json"))
 
 

@@ -7,6 +7,8 @@ callers handle chain failures without importing web3.
 from collections.abc import Sequence
 from typing import Any
 
+from chain.redaction import redact_url
+
 
 class ChainError(Exception):
     """Root of the chain errors."""
@@ -20,8 +22,9 @@ class WrongChain(ChainError):
     """The node serves another chain than the one configured."""
 
     def __init__(self, *, expected: int, actual: int, url: str) -> None:
-        super().__init__(f"the node at {url} reports chain id {actual}, not {expected}")
-        self.expected, self.actual, self.url = expected, actual, url
+        # The URL may carry an API key: only its scheme, host and port go into the message.
+        super().__init__(f"the node at {redact_url(url)} reports chain id {actual}, not {expected}")
+        self.expected, self.actual, self.url = expected, actual, redact_url(url)
 
 
 class RangeTooLarge(ChainError):

@@ -37,6 +37,7 @@ import urllib3
 from eth_utils import keccak
 
 from chain.errors import RangeTooLarge, RpcError, RpcUnavailable
+from chain.redaction import redact, redact_url
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -132,7 +133,7 @@ class RawRpc:
         session: requests.Session | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise RpcUnavailable(f"{url!r} is not an http(s) JSON-RPC URL")
+            raise RpcUnavailable(f"{redact_url(url)!r} is not an http(s) JSON-RPC URL")
         self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
         self._session = session or requests.Session()
 
@@ -141,7 +142,7 @@ class RawRpc:
         payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
         reply = self._exchange(payload, method=method, refusable=False)
         if not isinstance(reply, dict) or "result" not in reply:
-            raise RpcError(f"{method} at {self.url} answered without a result: {str(reply)[:160]}")
+            raise RpcError(f"{method} at {redact_url(self.url)} answered without a result: {str(reply)[:160]}")
         return reply["result"]
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
@@ -155,11 +156,11 @@ class RawRpc:
         method = f"batch of {len(calls)} {calls[0][0]}"
         reply = self._exchange(json.dumps(requests_).encode(), method=method, refusable=False)
         if not isinstance(reply, list) or len(reply) != len(calls):
-            raise RpcError(f"{method} at {self.url} answered {str(reply)[:160]}")
+            raise RpcError(f"{method} at {redact_url(self.url)} answered {str(reply)[:160]}")
         # Batch replies may come in any order.
         by_id = {item.get("id"): item for item in reply if isinstance(item, dict)}
         if set(by_id) != set(range(len(calls))):
-            raise RpcError(f"{method} at {self.url}: the replies' ids do not match the requests'")
+            raise RpcError(f"{method} at {redact_url(self.url)}: the replies' ids do not match the requests'")
         return [by_id[index] for index in range(len(calls))]
 
     def close(self) -> None:
@@ -205,7 +206,9 @@ class RawRpc:
                 last = failure
             if number < self.retries:
                 time.sleep(self.backoff * 2**number)
-        raise RpcUnavailable(f"{method} at {self.url} failed {self.retries + 1} times, last: {last}")
+        # ``last`` may quote the URL's path (``Max retries exceeded with url: /v3/KEY``).
+        last_shown = redact(str(last), secrets=[self.url])
+        raise RpcUnavailable(f"{method} at {redact_url(self.url)} failed {self.retries + 1} times, last: {last_shown}")
 
     def _post(self, payload: bytes, *, refusable: bool) -> tuple[int, bytes]:
         """HTTP status and body; transport failures and refusing statuses raise ``_Transient``/``_Refused``."""
@@ -239,7 +242,7 @@ class RawRpc:
         except ValueError:
             if status == 200:
                 raise _Transient("the reply is not JSON (cut short?)") from None
-            raise RpcError(f"{method} at {self.url}: HTTP {status} {content[:160]!r}") from None
+            raise RpcError(f"{method} at {redact_url(self.url)}: HTTP {status} {content[:160]!r}") from None
 
         error = reply.get("error") if isinstance(reply, dict) else None
         if error is not None:
@@ -251,9 +254,9 @@ class RawRpc:
             if _TIMED_OUT.search(message):
                 raise _Transient(message[:160])
             code = error.get("code") if isinstance(error, dict) else None
-            raise RpcError(f"{method} at {self.url} failed: {message[:300]} (code {code})")
+            raise RpcError(f"{method} at {redact_url(self.url)} failed: {message[:300]} (code {code})")
         if status != 200:
-            raise RpcError(f"{method} at {self.url}: HTTP {status}")
+            raise RpcError(f"{method} at {redact_url(self.url)}: HTTP {status}")
         return reply
 
 
@@ -454,11 +457,14 @@ def _parsed(reply: _Reply, url: str) -> RawLogPage:
         with _collector_paused():
             parsed = json.loads(reply.content)
     except ValueError:
-        raise RpcError(f"eth_getLogs at {url} for blocks {reply.from_block}..{reply.to_block}: not JSON") from None
+        raise RpcError(
+            f"eth_getLogs at {redact_url(url)} for blocks {reply.from_block}..{reply.to_block}: not JSON"
+        ) from None
     result = parsed.get("result") if isinstance(parsed, dict) else None
     if not isinstance(result, list):
         raise RpcError(
-            f"eth_getLogs at {url} for blocks {reply.from_block}..{reply.to_block} answered {str(parsed)[:160]}"
+            f"eth_getLogs at {redact_url(url)} for blocks {reply.from_block}..{reply.to_block} "
+            f"answered {str(parsed)[:160]}"
         )
     return RawLogPage(reply.from_block, reply.to_block, result)
 
@@ -510,7 +516,7 @@ def _fetch_pages(
                 retried += 1
                 continue
             raise RangeTooLarge(
-                f"the node at {rpc.url} refuses eth_getLogs even for the single block {start}: {refusal}"
+                f"the node at {redact_url(rpc.url)} refuses eth_getLogs even for the single block {start}: {refusal}"
             ) from None
         retried = 0
         yield _Reply(start, end, content)

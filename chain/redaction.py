@@ -49,11 +49,28 @@ def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
 
     ``secrets`` are exact strings known to be secret wherever they appear (private keys,
     keystore passwords, whole configured URLs); empty ones and ones shorter than 6 characters
-    are ignored, since masking ``"a"`` everywhere would say more than it hides.
+    are ignored, since masking ``"a"`` everywhere would say more than it hides. A URL among
+    them also has its password, path and query masked where they appear on their own.
     """
-    for secret in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
+    named = {s for s in secrets if s and len(s) >= 6}
+    for secret in sorted(named | {part for s in named if "://" in s for part in _url_parts(s)}, key=len, reverse=True):
         text = text.replace(secret, redact_url(secret) if "://" in secret else MASK)
     return _URL.sub(_redact_match, text)
+
+
+def _url_parts(url: str) -> set[str]:
+    """The secret parts of ``url`` that may appear without it: password, path and query.
+
+    A transport error quotes them on their own (``Max retries exceeded with url: /v3/KEY``).
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password or ""
+    except ValueError:
+        return set()
+    path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
+    found = {password, parts.path, parts.query, path_and_query, parts.fragment}
+    return {part for part in found if len(part) >= 6 and part.strip("/")}
 
 
 def _redact_match(match: re.Match[str]) -> str:

@@ -5,12 +5,13 @@ from web3 import Web3
 from web3.exceptions import Web3RPCError
 
 from chain.errors import RpcUnavailable, WrongChain
+from chain.redaction import redact, redact_url
 
 
 def connect(url: str, *, timeout: float = 30) -> Web3:
     """A Web3 client for ``url``; nothing is sent until the first call."""
     if not url.startswith(("http://", "https://")):
-        raise RpcUnavailable(f"{url!r} is not an http(s) JSON-RPC URL")
+        raise RpcUnavailable(f"{redact_url(url)!r} is not an http(s) JSON-RPC URL")
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
 
 
@@ -18,8 +19,21 @@ def chain_id(w3: Web3) -> int:
     try:
         return int(w3.eth.chain_id)
     except (requests.RequestException, OSError, Web3RPCError, ValueError) as error:
-        url = getattr(w3.provider, "endpoint_uri", "?")
-        raise RpcUnavailable(f"no JSON-RPC node answers at {url} ({_short(error)})") from error
+        url = str(getattr(w3.provider, "endpoint_uri", "?"))
+        # The URL may carry an API key, and a transport error quotes its path on its own: the
+        # cause is dropped (``from None``) so no traceback, logged or stored, carries it either.
+        reason = redact(_short(error), secrets=[url])
+        raise RpcUnavailable(f"no JSON-RPC node answers at {redact_url(url)} ({reason})") from None
+
+
+def client_version(w3: Web3) -> str:
+    """What the node says it is (``web3_clientVersion``): ``anvil/v1.2.3``, ``Geth/v1.14.0-...``."""
+    try:
+        return str(w3.client_version)
+    except (requests.RequestException, OSError, Web3RPCError, ValueError) as error:
+        url = str(getattr(w3.provider, "endpoint_uri", "?"))
+        reason = redact(_short(error), secrets=[url])
+        raise RpcUnavailable(f"the node at {redact_url(url)} does not say what it is ({reason})") from None
 
 
 def require_chain(w3: Web3, expected: int | None) -> int:

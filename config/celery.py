@@ -3,11 +3,12 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("lifeboat")
+# DjangoTask gives every task delay_on_commit (enqueue only once the transaction commits).
+app = Celery("lifeboat", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
@@ -23,6 +24,21 @@ def _load_settings() -> None:
 
 _load_settings()
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _log_through_the_redacting_handler(loglevel: int | str | None = None, **_: object) -> None:
+    # Without a receiver of this signal Celery replaces the root logger's handlers with its own
+    # (worker_hijack_root_logger), and worker and task records would skip the redaction filter
+    # of settings.LOGGING. With one, Celery leaves logging to it: the worker and beat log through
+    # the same redacting handler as Django, at the level given by --loglevel.
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 @worker_init.connect

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's assets served from the project, so /api/docs/ works offline.
+    "drf_spectacular_sidecar",
     "django_celery_results",
     "recovery",
     "proposals",
@@ -108,6 +110,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'lifeboat.sqlite3'}"
+if not os.environ.get("DATABASE_URL"):
+    # The embedded default's SQLite file lives in VAR_DIR, which a fresh clone does not have.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker share the file: WAL lets readers run beside one writer,
@@ -156,11 +161,25 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Amounts travel as strings; a float in JSON loses base units past 2**53.
     "COERCE_DECIMAL_TO_STRING": True,
+    # Basic first: an anonymous write gets 401 with `WWW-Authenticate: Basic` (the first class
+    # names the challenge). API clients send Basic credentials over TLS; the pages and the
+    # Swagger UI use the session (with its CSRF check).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: a view that does not name its role answers reads only.
+    "DEFAULT_PERMISSION_CLASSES": ["recovery.permissions.ReadOnly"],
 }
+# Database sessions that refuse a malformed session cookie instead of failing on its lookup.
+SESSION_ENGINE = "config.sessions"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifeboat API",
     "DESCRIPTION": "Incidents, impact analyses and recovery plans. Amounts are base-unit integers as strings.",
     "VERSION": "0.1.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery ---
@@ -188,15 +207,28 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "check-deployment": {"task": "recovery.tasks.check_deployment", "schedule": 60.0},
+    # Re-queues pending impact analyses whose message was lost (broker down at request time).
+    "requeue-lost-analyses": {"task": "recovery.tasks.requeue_lost_analyses", "schedule": 60.0},
 }
 LIFEBOAT_PREFLIGHT_ON_WORKER_START = _env_bool("LIFEBOAT_PREFLIGHT_ON_WORKER_START", default=True)
 
 # --- Chain ---
-CHAIN_RPC_URL = os.environ.get("CHAIN_RPC_URL") or "http://127.0.0.1:8545"
+# The embedded mode's dev chain listens on 127.0.0.1:DEVCHAIN_PORT (`manage.py devchain` starts it
+# there). Preflight uses the dev keys only when that node answers as anvil with chain id 31337.
+DEVCHAIN_PORT = _env_int("DEVCHAIN_PORT", default=8545)
+DEVCHAIN_CHAIN_ID = 31337
+CHAIN_RPC_URL = os.environ.get("CHAIN_RPC_URL") or f"http://127.0.0.1:{DEVCHAIN_PORT}"
 # The chain id the node must report; empty accepts what the node says (the dev chain's is 31337).
 CHAIN_ID = _env_int("CHAIN_ID", default=0) or None
 CHAIN_RPC_TIMEOUT = _env_int("CHAIN_RPC_TIMEOUT", default=30)
 DEVCHAIN_HOLDERS = _env_int("DEVCHAIN_HOLDERS", default=200)
+# Blocks a reference block must lie below the head before an analysis takes it without being
+# told (allow_unconfirmed); the dev chain has no reorgs of its own.
+CONFIRMATION_DEPTH = _env_int("CONFIRMATION_DEPTH", default=0 if EMBEDDED else 12)
+# A pending analysis older than this is enqueued again by the periodic sweep.
+IMPACT_REQUEUE_AFTER_SECONDS = _env_int("IMPACT_REQUEUE_AFTER_SECONDS", default=300)
+# A running analysis whose worker showed no sign of life for this long may be taken over.
+IMPACT_RUNNING_LEASE_SECONDS = _env_int("IMPACT_RUNNING_LEASE_SECONDS", default=600)
 DEVCHAIN_STATE_FILE = VAR_DIR / "devchain.json"
 
 
@@ -224,11 +256,30 @@ LIFEBOAT_KEYS = {
     "committee": _key_setting("COMMITTEE", devkeys.COMMITTEE_KEY),
 }
 
+# Strings masked wherever they would leave the process (log records, start-up errors): the
+# configured URLs (a URL's password, path and query too) and key material. Every record that
+# reaches the console handler (Django's, Celery's worker and task records, libraries') is
+# redacted first, and URLs in it lose their credentials and paths.
+LIFEBOAT_SECRETS = [
+    SECRET_KEY,
+    CHAIN_RPC_URL,
+    CELERY_BROKER_URL,
+    *([DATABASE_URL] if not DATABASE_URL.startswith("sqlite:") else []),
+    *(key[field] for key in LIFEBOAT_KEYS.values() for field in ("private_key", "keystore_password")),
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "config.logging.RedactSecrets", "secrets": LIFEBOAT_SECRETS}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"web3": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own loggers write through handlers of its DEFAULT_LOGGING that have no
+        # redaction; send their records to the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "web3": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
 }

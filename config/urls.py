@@ -20,4 +20,10 @@ urlpatterns = [
     path("api/plans/<int:plan_id>/", apis.PlanDetailApi.as_view(), name="plan"),
     path("api/parameter-changes/decode/", apis.ParameterChangeDecodeApi.as_view(), name="parameter-decode"),
     path("api/plans/<int:plan_id>/accounts/<str:address>/", apis.PlanAccountApi.as_view(), name="plan-account"),
+    path("api/plans/<int:plan_id>/batches/", apis.PlanBatchesApi.as_view(), name="plan-batches"),
+    path("api/plans/<int:plan_id>/assets/<str:asset>/tree/", apis.PlanAssetTreeApi.as_view(), name="plan-asset-tree"),
 ]
+
+# Under /api/ an unknown path or an uncaught error answers JSON, like every other API error.
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -6,19 +6,30 @@ Amounts travel as decimal strings; errors come back as ``{"error": {code, messag
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recovery import impact, plans, selectors, tasks
-from recovery.exceptions import AccountNotInPlan, AnalysisNotFound, InvalidInput
+from recovery.exceptions import AccountNotInPlan, AnalysisNotFound, InvalidInput, PlanAssetNotFound
 from recovery.models import ImpactAnalysis, ImpactKind, Incident, IncidentKind, PlanMode, PlanPolicy
+from recovery.permissions import CanBuildPlan, CanOpenIncident, CanRunAnalysis
 from recovery.validation import parse_address
+
+# Integer inputs are bounded before they reach a service: an unbounded one overflowed the
+# 64-bit columns (and SQLite's driver) into a 500.
+# EIP-2294 bounds a chain id to floor(MAX_UINT64 / 2) - 36, so that a legacy signature's
+# v = chain_id * 2 + 36 still fits in 64 bits; it also fits the signed 64-bit column.
+MAX_CHAIN_ID = (2**64 - 1) // 2 - 36
+# Block numbers and gas are uint64 on every client; the columns hold up to 2**63 - 1.
+MAX_BLOCK = 2**63 - 1
+MAX_GAS = 2**63 - 1
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -46,16 +57,18 @@ class IncidentOutput(serializers.Serializer):
 
 
 class IncidentListApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    permission_classes = [CanOpenIncident]
 
     class IncidentInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=IncidentKind.values)
-        chain_id = serializers.IntegerField(min_value=1)
+        chain_id = serializers.IntegerField(min_value=1, max_value=MAX_CHAIN_ID)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         affected_contracts = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         affected_tokens = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-        detected_block = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+        detected_block = serializers.IntegerField(
+            min_value=0, max_value=MAX_BLOCK, required=False, allow_null=True, default=None
+        )
         exploit_transactions = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         exploiter_addresses = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
@@ -71,8 +84,6 @@ class IncidentListApi(APIView):
 
 
 class IncidentDetailApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
-
     @extend_schema(responses=IncidentOutput)
     def get(self, request: Request, incident_id: int) -> Response:
         return Response(IncidentOutput(impact.get_incident(incident_id)).data)
@@ -95,18 +106,25 @@ class AnalysisOutput(serializers.Serializer):
     summary = serializers.JSONField()
     seconds_scanning = serializers.FloatField()
     seconds_storing = serializers.FloatField()
+    node_chain_id = serializers.IntegerField(allow_null=True)
+    rollback_block_hash = serializers.CharField()
+    reference_block_hash = serializers.CharField()
+    from_block_hash = serializers.CharField()
+    unconfirmed = serializers.BooleanField()
 
 
 class AnalysisCreateApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    permission_classes = [CanRunAnalysis]
 
     class AnalysisInputSerializer(serializers.Serializer):
-        rollback_block = serializers.IntegerField(min_value=0)
-        reference_block = serializers.IntegerField(min_value=0)
-        from_block = serializers.IntegerField(min_value=0, required=False, default=0)
+        rollback_block = serializers.IntegerField(min_value=0, max_value=MAX_BLOCK)
+        reference_block = serializers.IntegerField(min_value=0, max_value=MAX_BLOCK)
+        from_block = serializers.IntegerField(min_value=0, max_value=MAX_BLOCK, required=False, default=0)
         assets = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         price_feed = serializers.CharField(required=False, allow_blank=True, default="")
         positions = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+        # Take a reference block within CONFIRMATION_DEPTH of the head; the analysis is marked unconfirmed.
+        allow_unconfirmed = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(request=AnalysisInputSerializer, responses={202: AnalysisOutput})
     def post(self, request: Request, incident_id: int) -> Response:
@@ -116,7 +134,7 @@ class AnalysisCreateApi(APIView):
             rpc_url=settings.CHAIN_RPC_URL,
             **{**data, "price_feed": data["price_feed"] or None},
         )
-        transaction.on_commit(lambda: tasks.compute_impact.delay(analysis.pk))
+        tasks.compute_impact.delay_on_commit(analysis.pk)
         return Response(AnalysisOutput(analysis).data, status=202)
 
 
@@ -128,15 +146,13 @@ def _analysis(analysis_id: int) -> ImpactAnalysis:
 
 
 class AnalysisDetailApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
-
     @extend_schema(responses=AnalysisOutput)
     def get(self, request: Request, analysis_id: int) -> Response:
         return Response(AnalysisOutput(_analysis(analysis_id)).data)
 
 
 class AnalysisCancelApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    permission_classes = [CanRunAnalysis]
 
     @extend_schema(request=None, responses=AnalysisOutput)
     def post(self, request: Request, analysis_id: int) -> Response:
@@ -152,20 +168,74 @@ class AccountImpactOutput(serializers.Serializer):
     delta = serializers.CharField()
 
 
-class AnalysisAccountsApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+class RowsPagination(PageNumberPagination):
+    """``?page=N&page_size=M``; answers ``{count, next, previous, results}``.
 
-    @extend_schema(responses=AccountImpactOutput(many=True))
+    Page numbers rather than a cursor: the total is wanted, a reader jumps to a page, and the
+    rows of a completed analysis or plan never change, so offsets stay valid.
+    """
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class BatchesPagination(RowsPagination):
+    # A batch carries its recipients and amounts: a few hundred each.
+    page_size = 20
+    max_page_size = 100
+
+
+def _page_of(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """For the schema: one page of ``serializer`` rows, as the paginators answer it."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )()
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="page number, from 1"),
+    OpenApiParameter("page_size", int, description="rows per page"),
+]
+
+
+def _paginated(
+    request: Request, view: APIView, rows: Any, serializer: type[serializers.Serializer], paginator: RowsPagination
+) -> Response:
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+def _asset_param(request: Request) -> str | None:
+    asset = request.query_params.get("asset")
+    return parse_address(asset, field="asset") if asset else None
+
+
+class AnalysisAccountsApi(APIView):
+    """Every account's row, largest losers first, a page at a time."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("asset", str, description="token address"),
+            OpenApiParameter("kind", str, enum=ImpactKind.values, description="balance (default) or position"),
+            *PAGE_PARAMETERS,
+        ],
+        responses=_page_of(AccountImpactOutput, "PaginatedAccountImpactList"),
+    )
     def get(self, request: Request, analysis_id: int) -> Response:
         _analysis(analysis_id)
-        asset = request.query_params.get("asset")
         kind = request.query_params.get("kind", ImpactKind.BALANCE)
         if kind not in ImpactKind.values:
             raise InvalidInput(f"kind {kind!r} is not one of {', '.join(ImpactKind.values)}", field="kind")
-        rows = selectors.list_account_impacts(
-            analysis_id=analysis_id, asset=parse_address(asset, field="asset") if asset else None, kind=kind
-        )
-        return Response(AccountImpactOutput(rows, many=True).data)
+        rows = selectors.list_all_account_impacts(analysis_id=analysis_id, asset=_asset_param(request), kind=kind)
+        return _paginated(request, self, rows, AccountImpactOutput, RowsPagination())
 
 
 class PlanOutput(serializers.Serializer):
@@ -183,7 +253,7 @@ class PlanOutput(serializers.Serializer):
 
 
 class PlanCreateApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    permission_classes = [CanBuildPlan]
 
     class PlanInputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=PlanMode.values)
@@ -191,9 +261,10 @@ class PlanCreateApi(APIView):
         budgets = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
         payout_tokens = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
         exclusions = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+        include_contracts = serializers.ListField(child=serializers.CharField(), required=False, default=list)
         dust_threshold = serializers.CharField(required=False, default="0")
         parameter_changes = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-        gas_ceiling = serializers.IntegerField(required=False, default=10_000_000)
+        gas_ceiling = serializers.IntegerField(min_value=1, max_value=MAX_GAS, required=False, default=10_000_000)
         claims = serializers.DictField(
             child=serializers.ListField(child=serializers.DictField()), required=False, default=dict
         )
@@ -206,8 +277,6 @@ class PlanCreateApi(APIView):
 
 
 class PlanDetailApi(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
-
     @extend_schema(responses=PlanOutput)
     def get(self, request: Request, plan_id: int) -> Response:
         return Response(PlanOutput(plans.get_plan(plan_id)).data)
@@ -215,8 +284,6 @@ class PlanDetailApi(APIView):
 
 class PlanAccountApi(APIView):
     """What one account lost and gets in a plan, with the Merkle leaf and proof of its allocation."""
-
-    permission_classes = [IsAuthenticatedOrReadOnly]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, plan_id: int, address: str) -> Response:
@@ -246,3 +313,43 @@ class ParameterChangeDecodeApi(APIView):
     def post(self, request: Request) -> Response:
         data = _validated(self.DecodeInputSerializer, request.data)
         return Response(plans.decode_parameter_change(**data))
+
+
+class BatchOutput(serializers.Serializer):
+    asset = serializers.CharField()
+    index = serializers.IntegerField()
+    recipients = serializers.ListField(child=serializers.CharField())
+    amounts = serializers.ListField(child=serializers.CharField())
+    total = serializers.CharField()
+    leaf_hash = serializers.CharField()
+    gas_estimate = serializers.IntegerField()
+
+
+class PlanBatchesApi(APIView):
+    """A plan's migration batches, by asset then index, a page at a time."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("asset", str, description="only this asset's batches"), *PAGE_PARAMETERS],
+        responses=_page_of(BatchOutput, "PaginatedBatchList"),
+    )
+    def get(self, request: Request, plan_id: int) -> Response:
+        plans.get_plan(plan_id)
+        rows = selectors.list_plan_batches(plan_id=plan_id, asset=_asset_param(request))
+        return _paginated(request, self, rows, BatchOutput, BatchesPagination())
+
+
+class PlanAssetTreeApi(APIView):
+    """The allocation Merkle tree of one asset, as OpenZeppelin's ``StandardMerkleTree`` dump
+    (``standard-v1``), downloadable: ``StandardMerkleTree.load(dump)`` rebuilds it in JS."""
+
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    def get(self, request: Request, plan_id: int, asset: str) -> HttpResponse:
+        plans.get_plan(plan_id)
+        token = parse_address(asset, field="asset")
+        dump = selectors.get_allocation_dump_text(plan_id=plan_id, asset=token)
+        if dump is None:
+            raise PlanAssetNotFound(f"plan {plan_id} has no allocation tree for {token}", plan=plan_id, asset=token)
+        response = HttpResponse(dump, content_type="application/json")
+        filename = f"lifeboat-plan-{plan_id}-{token}-allocation-tree.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

@@ -42,3 +42,29 @@ class ChainUnavailable(LifeboatError):
 
     code = "chain_unavailable"
     status = http.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class RoleRequired(LifeboatError):
+    """A signed-in user lacks the role a write needs; ``detail`` names the role and permission."""
+
+    code = "role_required"
+    status = http.HTTP_403_FORBIDDEN
+
+
+class PlanAssetNotFound(LifeboatError):
+    code = "plan_asset_not_found"
+    status = http.HTTP_404_NOT_FOUND
+
+
+class ChainMismatch(LifeboatError):
+    """The node serves another chain than the incident's, or no longer has a block the work used."""
+
+    code = "chain_mismatch"
+    status = http.HTTP_409_CONFLICT
+
+
+class PlanVersionConflict(LifeboatError):
+    """Another build stored the plan version this one computed; building again takes the next."""
+
+    code = "plan_version_conflict"
+    status = http.HTTP_409_CONFLICT

@@ -152,3 +152,64 @@ class Int256Field(Uint256Field):
         if connection.vendor == "sqlite":
             return str(value + _OFFSET).zfill(_DIGITS)
         return Decimal(value)
+
+
+# Every difference of two uint256 values: after - before lies in -(2**256-1)..2**256-1, one
+# bit wider than int256 (a holder of 2**256-1 tokens who sends them all has that delta).
+DELTA_MIN = -UINT256_MAX
+DELTA_MAX = UINT256_MAX
+# On SQLite a delta is stored offset by 2**256-1, as 78 zero-padded digits: the stored numbers
+# run from 0 (-(2**256-1)) to 2**257-2, which has 78 digits, so text order is numeric order.
+# On PostgreSQL NUMERIC(78, 0) holds up to 10**78-1 > 2**256-1 in absolute value, signed.
+_DELTA_OFFSET = UINT256_MAX
+
+
+def validate_uint256_delta(value: Any) -> int:
+    """``value`` as an int in -(2**256-1)..2**256-1 (a difference of two uint256), or a ``ValidationError``."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        value = -validate_uint256(value.strip()[1:])
+    elif isinstance(value, Decimal) and value < 0:
+        value = -validate_uint256(-value)
+    elif not (isinstance(value, int) and not isinstance(value, bool)):
+        value = validate_uint256(value)  # refuses floats, booleans and non-numbers with its messages
+    if not DELTA_MIN <= value <= DELTA_MAX:
+        raise exceptions.ValidationError(
+            "%(value)s is not a difference of two uint256 values (|delta| <= 2**256-1)",
+            code="out_of_range",
+            params={"value": value},
+        )
+    return value
+
+
+class Uint256DeltaField(Uint256Field):
+    """A balance change ``after - before`` of two uint256 balances: -(2**256-1)..2**256-1, exact.
+
+    NUMERIC(78, 0) on PostgreSQL; on SQLite text offset by 2**256-1 and padded to 78 digits,
+    so equality, ranges and ORDER BY stay numeric on both.
+    """
+
+    description = "Difference of two unsigned 256-bit integers (exact)"
+
+    def get_internal_type(self) -> str:
+        return "Uint256DeltaField"
+
+    def to_python(self, value: Any) -> int | None:
+        return None if value is None else validate_uint256_delta(value)
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
+        if value is None:
+            return None
+        return int(value) - _DELTA_OFFSET if connection.vendor == "sqlite" else int(value)
+
+    def get_prep_value(self, value: Any) -> int | None:
+        value = models.Field.get_prep_value(self, value)
+        return None if value is None else validate_uint256_delta(value)
+
+    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        if connection.vendor == "sqlite":
+            return str(value + _DELTA_OFFSET).zfill(_DIGITS)
+        return Decimal(value)

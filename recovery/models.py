@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from recovery.fields import Int256Field, Uint256Field
+from recovery.fields import Uint256DeltaField, Uint256Field
 
 
 class Deployment(models.Model):
@@ -129,6 +129,18 @@ class ImpactAnalysis(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     seconds_scanning = models.FloatField(default=0, help_text="Timing only; never an amount")
     seconds_storing = models.FloatField(default=0, help_text="Timing only; never an amount")
+    # The chain the analysis was checked against, and the blocks it used, as the node gave them
+    # at request time; the computation checks them again, so a reorg or another chain fails it.
+    node_chain_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="eth_chainId of the node")
+    rollback_block_hash = models.CharField(max_length=66, blank=True)
+    reference_block_hash = models.CharField(max_length=66, blank=True)
+    from_block_hash = models.CharField(max_length=66, blank=True)
+    unconfirmed = models.BooleanField(
+        default=False, help_text="The reference block was within the confirmation depth of the head, by request"
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running it (a live run is not started twice)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -158,7 +170,7 @@ class AccountImpact(models.Model):
     kind = models.CharField(max_length=16, choices=ImpactKind.choices, default=ImpactKind.BALANCE)
     before = Uint256Field()
     after = Uint256Field()
-    delta = Int256Field()
+    delta = Uint256DeltaField()  # after - before: any difference of two uint256
 
     class Meta:
         # The unique constraint's index also serves "this account in this analysis" lookups.
@@ -172,18 +184,26 @@ class AccountImpact(models.Model):
 
 
 class BalanceSnapshot(models.Model):
-    """Every holder's balance of a token at a block: a starting point for later scans."""
+    """Every holder's balance of a token at a block: a starting point for later scans.
+
+    Keyed by the block's hash as well as its number: before use, the hash is compared with the
+    chain's, and a snapshot of a block the chain no longer has (a reorg, a restarted dev chain)
+    is deleted, never replayed from.
+    """
 
     chain_id = models.PositiveBigIntegerField()
     token = models.CharField(max_length=42)
     block = models.PositiveBigIntegerField()
+    block_hash = models.CharField(max_length=66, blank=True)
     from_block = models.PositiveBigIntegerField(help_text="The scan that built it started here")
     account_count = models.PositiveIntegerField()
     balances = models.BinaryField(help_text="zlib-compressed JSON {account: decimal string}")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["chain_id", "token", "block"], name="one_snapshot_per_block")]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "token", "block", "block_hash"], name="one_snapshot_per_block")
+        ]
 
     def __str__(self) -> str:
         return f"{self.token} at block {self.block}"

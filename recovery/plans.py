@@ -3,27 +3,42 @@ commitment, and parameter changes — built from a completed impact analysis.
 
 A plan is one version: building again makes version n+1; nothing here changes a plan once
 stored. Every write happens in one transaction after all validation, so a refused plan
-leaves nothing behind.
+leaves nothing behind. A loss is paid once: protocol contracts (the incident's, vaults,
+tracked tokens) are no claimants unless a plan includes one deliberately, and never while
+the holders of what they back are paid too.
 """
 
 import csv
+import functools
 import io
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ParamSpec
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from eth_abi import encode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
-from chain.artifacts import load_artifact
-from recovery.allocation import AllocationError, allocate
+from chain.artifacts import UnknownArtifact, load_artifact
+from chain.errors import ChainError, NotAnErc20, WrongChain
+from chain.redaction import redact
+from recovery.allocation import AllocationError, AllocationResult, allocate
 from recovery.batching import BatchingError, estimate_batch_gas, plan_batches
 from recovery.commitment import build_commitment
 from recovery.diff import AccountDelta
-from recovery.exceptions import AnalysisNotComplete, AnalysisNotFound, InvalidInput, PlanNotFound
+from recovery.exceptions import (
+    AnalysisNotComplete,
+    AnalysisNotFound,
+    ChainMismatch,
+    ChainUnavailable,
+    InvalidInput,
+    PlanNotFound,
+    PlanVersionConflict,
+)
+from recovery.fields import UINT256_MAX
 from recovery.merkle import StandardMerkleTree
 from recovery.models import (
     AccountImpact,
@@ -43,6 +58,8 @@ from recovery.parameters import ParameterError, decode_call, encode_call, functi
 from recovery.storage import bulk_insert
 from recovery.validation import parse_address, parse_addresses, parse_amount
 
+P = ParamSpec("P")
+
 ALLOCATION_LEAF_ENCODING = ("address", "uint256")
 
 # Gas of RecoveryExecutor.executeBatch per batch and per recipient (a fresh holder costs a new
@@ -59,8 +76,38 @@ class AssetBudget:
     asset: str
     budget: int | None
     payout_token: str
+    decimals: int | None = None  # the asset's, from the analysis (None: not recorded)
+    payout_decimals: int | None = None  # the payout token's, read on chain when it is another token
 
 
+@dataclass(frozen=True, slots=True)
+class ContractExclusion:
+    """A protocol contract left out of every claim unless the plan includes it deliberately."""
+
+    account: str
+    reason: str
+
+
+def _sqlite_lock_as_conflict(build: Callable[P, RecoveryPlan]) -> Callable[P, RecoveryPlan]:
+    """SQLite answers a writer it cannot wait for (its busy timeout spent, or the tests'
+    shared-cache database, where nobody waits) with "database ... is locked": another build
+    holds the write lock, a conflict to retry, not a server error. Anything else is a bug."""
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> RecoveryPlan:
+        try:
+            return build(*args, **kwargs)
+        except OperationalError as error:
+            if connection.vendor != "sqlite" or "locked" not in str(error):
+                raise
+            raise PlanVersionConflict(
+                "another plan build holds the database; build again", analysis=kwargs.get("analysis_id")
+            ) from None
+
+    return wrapper
+
+
+@_sqlite_lock_as_conflict
 def build_plan(
     *,
     analysis_id: int,
@@ -73,13 +120,28 @@ def build_plan(
     parameter_changes: Sequence[Mapping[str, Any]] = (),
     gas_ceiling: int = 10_000_000,
     claims: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    include_contracts: Sequence[str] = (),
     created_by: AbstractBaseUser | None = None,
+    rpc_url: str | None = None,
 ) -> RecoveryPlan:
     """Allocate every tracked asset of a completed analysis and store the plan's next version.
 
     ``claims`` replaces the analysis' computed claims of an asset with an explicit list of
     ``{"account", "amount"}`` (as Compound's proposal 65 passed an account/amount list): each
     amount is the account's loss (restitute) or balance to restore (restore).
+
+    Protocol contracts are no claimants by default (see :func:`default_contract_exclusions`):
+    what a vault holds is its share holders' money, already paid through their claims.
+    ``include_contracts`` names default-excluded contracts to pay all the same; a plan that
+    would then pay one loss twice (a token's holders *and* the token contract's own holding
+    of another paid asset) is refused. The summary lists both.
+
+    A payout token other than the asset has its ``decimals()`` read on chain (``rpc_url``,
+    default ``settings.CHAIN_RPC_URL``) and must have the asset's decimals: amounts are the
+    asset's base units, paid one for one.
+
+    Concurrent builds for one incident are serialised on the incident row; a version taken
+    meanwhile anyway (a database without row locks) raises :class:`PlanVersionConflict` (409).
     """
     try:
         analysis = ImpactAnalysis.objects.select_related("incident").get(pk=analysis_id)
@@ -97,11 +159,37 @@ def build_plan(
     if isinstance(gas_ceiling, bool) or not isinstance(gas_ceiling, int) or gas_ceiling <= GAS_BASE:
         raise InvalidInput(f"gas_ceiling must be an integer above {GAS_BASE}", field="gas_ceiling")
     dust = parse_amount(dust_threshold, field="dust_threshold")
+    if isinstance(exclusions, str) or isinstance(include_contracts, str):
+        raise InvalidInput("exclusions and include_contracts are lists of addresses", field="exclusions")
     excluded = parse_addresses(list(exclusions), field="exclusions")
+    included = parse_addresses(list(include_contracts), field="include_contracts")
     assets = _asset_budgets(analysis, policy=policy, budgets=budgets or {}, payout_tokens=payout_tokens or {})
     calls = _encode_parameter_changes(parameter_changes)
     explicit = _parse_claims(claims or {}, tracked=[entry.asset for entry in assets])
-    all_excluded = list(dict.fromkeys([*excluded, *analysis.incident.exploiter_addresses]))
+    exploiters = [to_checksum_address(a) for a in analysis.incident.exploiter_addresses]
+    defaults = default_contract_exclusions(analysis)
+    for account in included:
+        if account in excluded or account in exploiters:
+            raise InvalidInput(
+                f"include_contracts names {account}, which the plan also excludes as "
+                f"{'an exploiter' if account in exploiters else 'one of its exclusions'}",
+                field="include_contracts",
+            )
+        if account not in defaults:
+            raise InvalidInput(
+                f"include_contracts names {account}, which is not excluded by default "
+                f"(those are: {', '.join(defaults) or 'none'})",
+                field="include_contracts",
+            )
+    default_excluded = [account for account in defaults if account not in included]
+    all_excluded = list(dict.fromkeys([*excluded, *exploiters, *default_excluded]))
+    reasons = {
+        **{account: defaults[account].reason for account in default_excluded},
+        **dict.fromkeys(excluded, "excluded by the plan"),
+        **dict.fromkeys(exploiters, "exploiter named in the incident"),
+    }
+    # Last of the checks: the only one that asks the chain.
+    assets = _with_payout_decimals(analysis, assets, rpc_url=rpc_url or settings.CHAIN_RPC_URL)
 
     built = []
     for entry in assets:
@@ -126,6 +214,7 @@ def build_plan(
             )
         except AllocationError as error:
             raise InvalidInput(f"{entry.asset}: {error}", field="budgets", asset=entry.asset) from None
+        _check_sums(entry.asset, result, from_claims_list=entry.asset in explicit)
         paid = [(a.account, a.amount) for a in result.allocations if a.amount > 0]
         tree = (
             StandardMerkleTree.of([[account, amount] for account, amount in paid], ALLOCATION_LEAF_ENCODING)
@@ -148,21 +237,73 @@ def build_plan(
             raise InvalidInput(str(error), field="gas_ceiling") from None
         commitment = build_commitment(batches) if batches else None
         built.append((entry, result, paid, tree, batches, commitment, holders))
+    _refuse_double_payment(built, included=included)
 
+    return _store_plan(
+        analysis=analysis,
+        built=built,
+        mode=mode,
+        policy=policy,
+        all_excluded=all_excluded,
+        reasons=reasons,
+        contracts={
+            "excluded_by_default": [
+                {"account": account, "reason": defaults[account].reason} for account in default_excluded
+            ],
+            "included": [
+                {"account": account, "reason": f"included deliberately; by default {defaults[account].reason}"}
+                for account in included
+            ],
+        },
+        dust=dust,
+        calls=calls,
+        gas_ceiling=gas_ceiling,
+        created_by=created_by,
+    )
+
+
+def _store_plan(
+    *,
+    analysis: ImpactAnalysis,
+    built: list[tuple[Any, ...]],
+    mode: str,
+    policy: str,
+    all_excluded: list[str],
+    reasons: dict[str, str],
+    contracts: dict[str, list[dict[str, str]]],
+    dust: int,
+    calls: list[dict[str, Any]],
+    gas_ceiling: int,
+    created_by: AbstractBaseUser | None,
+) -> RecoveryPlan:
+    """Write the plan, its assets, allocations and batches in one transaction, as the next version."""
     with transaction.atomic():
+        # The incident row lock serialises concurrent builds: the next version is read under it.
+        # (SQLite has no row locks; its IMMEDIATE transactions serialise the writers instead.)
+        Incident.objects.select_for_update().filter(pk=analysis.incident_id).values_list("pk", flat=True).get()
         version = (RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0) + 1
-        plan = RecoveryPlan.objects.create(
-            incident=analysis.incident,
-            analysis=analysis,
-            version=version,
-            mode=mode,
-            policy=policy,
-            exclusions=all_excluded,
-            dust_threshold=dust,
-            parameter_changes=calls,
-            gas_ceiling=gas_ceiling,
-            created_by=created_by,
-        )
+        try:
+            with transaction.atomic():
+                plan = RecoveryPlan.objects.create(
+                    incident=analysis.incident,
+                    analysis=analysis,
+                    version=version,
+                    mode=mode,
+                    policy=policy,
+                    exclusions=all_excluded,
+                    dust_threshold=dust,
+                    parameter_changes=calls,
+                    gas_ceiling=gas_ceiling,
+                    created_by=created_by,
+                )
+        except IntegrityError:
+            # one_plan_per_version: a concurrent build took this version despite the lock.
+            raise PlanVersionConflict(
+                f"plan version {version} of incident {analysis.incident_id} was stored by another build "
+                "meanwhile; build again",
+                incident=analysis.incident_id,
+                version=version,
+            ) from None
         summary = {}
         for entry, result, paid, tree, batches, commitment, holders in built:
             plan_asset = PlanAsset.objects.create(
@@ -220,10 +361,15 @@ def build_plan(
             summary[entry.asset] = {
                 "budget": None if entry.budget is None else str(entry.budget),
                 "payout_token": entry.payout_token,
+                "decimals": entry.decimals,
+                "payout_decimals": entry.payout_decimals if entry.payout_token != entry.asset else entry.decimals,
                 "recipients": len(paid),
                 "total_claims": str(result.total_claims),
                 "total_allocated": str(result.total_allocated),
-                "excluded": [{"account": e.account, "claim": str(e.claim)} for e in result.excluded],
+                "excluded": [
+                    {"account": e.account, "claim": str(e.claim), "reason": reasons.get(e.account, "excluded")}
+                    for e in result.excluded
+                ],
                 "dust_count": result.dust_count,
                 "dust_total": str(result.dust_total),
                 "surplus": str(result.surplus),
@@ -232,12 +378,43 @@ def build_plan(
                 "commitment_root": plan_asset.commitment_root,
                 "onchain_plan_id": str(plan_asset.onchain_plan_id),
             }
-        plan.summary = {"assets": summary, "parameter_changes": len(calls)}
+        plan.summary = {"assets": summary, "parameter_changes": len(calls), "contracts": contracts}
         plan.save(update_fields=["summary"])
         Incident.objects.filter(
             pk=analysis.incident_id, status__in=[IncidentStatus.OPEN, IncidentStatus.ANALYSING]
         ).update(status=IncidentStatus.PLANNING)
     return plan
+
+
+def default_contract_exclusions(analysis: ImpactAnalysis) -> dict[str, ContractExclusion]:
+    """The protocol contracts a plan leaves out of every claim unless it includes them deliberately.
+
+    A vault's holding of its underlying is what its share holders' shares are worth: paying
+    the holders and the vault pays one loss twice. So are excluded, each with the reason shown
+    in the plan: the contracts the incident names (``affected_contracts``), the contracts of
+    the analysis' positions (a vault whose shares are valued in its underlying), and the
+    tracked tokens' own contracts (a token contract holding another tracked asset holds it for
+    its holders).
+    """
+    found: dict[str, ContractExclusion] = {}
+
+    def add(address: str, reason: str) -> None:
+        account = to_checksum_address(address)
+        found.setdefault(account, ContractExclusion(account, reason))
+
+    for address in analysis.incident.affected_contracts:
+        add(address, "a protocol contract named in the incident: what it holds belongs to its users' claims")
+    positions = (analysis.summary or {}).get("positions", {})
+    for token, reader in analysis.position_readers.items():
+        underlying = positions.get(token, {}).get("underlying", "its underlying")
+        add(
+            token,
+            f"the contract of {reader} positions: its own {underlying} is what its holders' shares are worth, "
+            "paid through their claims",
+        )
+    for token in analysis.tracked_assets:
+        add(token, "a tracked token's own contract: what it holds backs its holders' claims")
+    return found
 
 
 def onchain_plan_id(*, chain_id: int, plan_id: int, asset: str) -> int:
@@ -264,6 +441,97 @@ def _asset_budgets(
         payout = parse_address(payout_tokens[asset], field="payout_tokens") if asset in payout_tokens else asset
         entries.append(AssetBudget(asset=asset, budget=budget, payout_token=payout))
     return entries
+
+
+def _with_payout_decimals(analysis: ImpactAnalysis, assets: list[AssetBudget], *, rpc_url: str) -> list[AssetBudget]:
+    """Each entry with the asset's decimals (recorded by the analysis) and, for a payout token
+    other than the asset, the payout token's ``decimals()`` read on chain now.
+
+    A payout token must count in the asset's decimals: a plan's amounts are the asset's base
+    units and the executor pays them one for one. Converting is refused rather than done, since
+    fewer decimals cannot hold every amount exactly and more would rescale every balance the
+    voters check against the old token; the migrated token can be deployed with the right ones.
+    """
+    recorded = (analysis.summary or {}).get("decimals", {})
+    entries = [replace(entry, decimals=recorded.get(entry.asset)) for entry in assets]
+    others = [entry for entry in entries if entry.payout_token != entry.asset]
+    if not others:
+        return entries
+    from chain.rpc import connect, require_chain
+    from chain.tokens import read_decimals
+
+    try:
+        w3 = connect(rpc_url)
+        require_chain(w3, analysis.incident.chain_id)
+        read = {}
+        for entry in others:
+            for token in (entry.payout_token, *([entry.asset] if entry.decimals is None else [])):
+                try:
+                    read[token] = read_decimals(w3, token)
+                except NotAnErc20 as error:
+                    raise InvalidInput(
+                        f"payout token {token} of {entry.asset}: {error.reason}", field="payout_tokens"
+                    ) from None
+    except WrongChain as error:
+        raise ChainMismatch(
+            f"the node serves chain {error.actual}, incident {analysis.incident_id} is on chain {error.expected}: "
+            "the payout tokens' decimals cannot be read there",
+            expected=error.expected,
+            actual=error.actual,
+        ) from None
+    except ChainError as error:
+        raise ChainUnavailable(redact(f"cannot read the payout tokens' decimals: {error}", secrets=[rpc_url])) from None
+    checked = []
+    for entry in entries:
+        if entry.payout_token != entry.asset:
+            decimals = entry.decimals if entry.decimals is not None else read[entry.asset]
+            payout = read[entry.payout_token]
+            if payout != decimals:
+                raise InvalidInput(
+                    f"payout token {entry.payout_token} has {payout} decimals, {entry.asset} has {decimals}: "
+                    "a plan pays the asset's base units one for one, so the payout token must have the same "
+                    "decimals (deploy the migrated token with them)",
+                    field="payout_tokens",
+                    asset=entry.asset,
+                )
+            entry = replace(entry, decimals=decimals, payout_decimals=payout)
+        checked.append(entry)
+    return checked
+
+
+def _check_sums(asset: str, result: AllocationResult, *, from_claims_list: bool) -> None:
+    """Refuse an allocation whose totals do not fit uint256 (the stored totals, ``approvePlan``)."""
+    for label, total in (("claims", result.total_claims), ("entitlements", result.total_entitlements)):
+        if total > UINT256_MAX:
+            raise InvalidInput(
+                f"{asset}: the {label} sum to {total}, which overflows uint256 (at most 2**256-1 base units); "
+                "no token can pay them: check the " + ("claims list" if from_claims_list else "analysis"),
+                field="claims" if from_claims_list else "budgets",
+                asset=asset,
+            )
+
+
+def _refuse_double_payment(built: Sequence[tuple[Any, ...]], *, included: Sequence[str]) -> None:
+    """Refuse paying a token's holders and, on another asset, the token's own contract.
+
+    The holders' claims (vault shares, or their positions in the underlying) are claims on
+    what the contract holds; paying the contract its holding as well pays one loss twice.
+    Default exclusions prevent it; only a deliberate ``include_contracts`` can reach here.
+    """
+    paid_by_asset = {entry.asset: dict(paid) for entry, _result, paid, *_ in built}
+    for token, holders_paid in paid_by_asset.items():
+        if not any(amount > 0 for amount in holders_paid.values()):
+            continue
+        for asset, paid in paid_by_asset.items():
+            if asset != token and paid.get(token, 0) > 0:
+                raise InvalidInput(
+                    f"{token} would be paid twice for one loss: its holders are paid their {token} claims, "
+                    f"and the {token} contract itself {paid[token]} of {asset}, which backs those claims. "
+                    f"Pay one or the other: leave {token} out of include_contracts, or pay nothing on {token} "
+                    "(a pro-rata budget of 0)",
+                    field="include_contracts" if token in included else "claims",
+                    asset=asset,
+                )
 
 
 def _parse_claims(claims: Mapping[str, Any], *, tracked: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
@@ -331,8 +599,8 @@ def _signature_from_artifact(change: Mapping[str, Any]) -> str:
         raise ParameterError("give a signature, or an artifact and a function name")
     try:
         abi = load_artifact(str(name)).abi
-    except FileNotFoundError:
-        raise ParameterError(f"there is no compiled contract {name!r}") from None
+    except UnknownArtifact as error:
+        raise ParameterError(str(error)) from None
     matches = [sig for sig in function_signatures(abi).values() if sig.split("(", 1)[0] == function]
     if len(matches) != 1:
         found = "no function" if not matches else f"{len(matches)} overloads ({', '.join(matches)})"
@@ -346,10 +614,12 @@ def decode_parameter_change(
     """A call decoded for display, by its signature, a pasted ABI or a compiled contract's ABI."""
     try:
         if artifact:
+            # Only names of compiled artifacts reach the file system; any other name (a path
+            # included) gets the same answer whether or not such a file exists.
             try:
                 abi = load_artifact(artifact).abi
-            except FileNotFoundError:
-                raise ParameterError(f"there is no compiled contract {artifact!r}") from None
+            except UnknownArtifact as error:
+                raise ParameterError(str(error)) from None
         if abi is None and signature is None:
             raise ParameterError("give a signature, an ABI or an artifact name to decode with")
         return decode_call(calldata=calldata, abi=abi, signature=signature).as_json()

@@ -22,3 +22,20 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     COMMITTEE: ("open_incident", "run_analysis", "build_plan"),
     EXECUTOR: ("run_execution", "pause_execution"),
 }
+
+
+def sync_roles(**_: object) -> None:
+    """Create the role groups and give each exactly its permissions; idempotent.
+
+    Connected to ``post_migrate`` (recovery/apps.py), so the groups exist after every
+    ``migrate`` and after a test database flush, and a permission added here reaches
+    existing databases without a data migration.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for name, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = Permission.objects.filter(content_type__app_label="recovery", codename__in=codenames)
+        if len(wanted) != len(codenames):
+            continue  # permissions not created yet (the post_migrate of auth runs in its own turn)
+        group.permissions.add(*wanted)

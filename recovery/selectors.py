@@ -2,11 +2,19 @@
 
 from typing import Any
 
-from django.db.models import BinaryField, QuerySet
-from django.db.models.functions import Substr
+from django.db.models import BinaryField, F, QuerySet, TextField
+from django.db.models.functions import Cast, Substr
 
 from recovery.merkle import proof_positions
-from recovery.models import AccountImpact, Allocation, Deployment, ImpactKind, PlanAsset, RecoveryPlan
+from recovery.models import (
+    AccountImpact,
+    Allocation,
+    Deployment,
+    ImpactKind,
+    MigrationBatch,
+    PlanAsset,
+    RecoveryPlan,
+)
 
 
 def get_current_deployment(*, rpc_url: str) -> Deployment | None:
@@ -20,7 +28,9 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
     ``None`` when the account appears neither in the plan's analysis nor in its allocations.
     Amounts are decimal strings.
     """
-    plan = RecoveryPlan.objects.select_related("analysis").get(pk=plan_id)
+    # Only the columns a proof needs: a plan asset's tree dump and node array grow with the
+    # number of leaves (hundreds of MB at a million), and the proof reads its few nodes alone.
+    plan = RecoveryPlan.objects.only("pk", "analysis_id", "exclusions").get(pk=plan_id)
     rows = list(AccountImpact.objects.filter(analysis_id=plan.analysis_id, account=account))
     impacts = {row.asset: row for row in rows if row.kind == ImpactKind.BALANCE}
     positions = {row.asset: row for row in rows if row.kind == ImpactKind.POSITION}
@@ -28,7 +38,7 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
     if not impacts and not allocations:
         return None
     assets = []
-    for plan_asset in PlanAsset.objects.filter(plan=plan).order_by("pk"):
+    for plan_asset in PlanAsset.objects.filter(plan=plan).only("pk", "asset", "allocation_root").order_by("pk"):
         impact = impacts.get(plan_asset.asset)
         allocation = allocations.get(plan_asset.pk)
         proof: list[str] = []
@@ -81,3 +91,42 @@ def list_account_impacts(
     if asset:
         rows = rows.filter(asset=asset)
     return rows.order_by("delta" if losers_first else "-delta", "account")[:limit]
+
+
+def list_all_account_impacts(
+    *, analysis_id: int, asset: str | None = None, kind: str = "balance"
+) -> QuerySet[AccountImpact]:
+    """Every row of an analysis (one asset, one kind), largest losers first, unsliced: the API pages it.
+
+    The ``(delta, account)`` order is total, so pages never repeat or skip a row; the rows of an
+    analysis are written once, when it completes, so page offsets stay valid.
+    """
+    rows = AccountImpact.objects.filter(analysis_id=analysis_id, kind=kind)
+    if asset:
+        rows = rows.filter(asset=asset)
+    return rows.order_by("delta", "account")
+
+
+def list_plan_batches(*, plan_id: int, asset: str | None = None) -> QuerySet[MigrationBatch]:
+    """A plan's migration batches, by asset then index, each annotated with its ``asset``.
+
+    Reads no ``PlanAsset`` column beyond the asset (its tree dump and node array stay on disk).
+    """
+    rows = MigrationBatch.objects.filter(plan_asset__plan_id=plan_id).annotate(asset=F("plan_asset__asset"))
+    if asset:
+        rows = rows.filter(plan_asset__asset=asset)
+    return rows.order_by("plan_asset_id", "index")
+
+
+def get_allocation_dump_text(*, plan_id: int, asset: str) -> str | None:
+    """The allocation tree's ``standard-v1`` dump of one plan asset, as stored JSON text.
+
+    Read as text so a large dump is neither parsed nor re-serialised; ``None`` when the plan has
+    no such asset or the asset has no tree (nothing allocated).
+    """
+    texts = list(
+        PlanAsset.objects.filter(plan_id=plan_id, asset=asset, allocation_dump__isnull=False)
+        .annotate(dump_text=Cast("allocation_dump", TextField()))
+        .values_list("dump_text", flat=True)[:1]
+    )
+    return texts[0] if texts else None

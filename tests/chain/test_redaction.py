@@ -38,3 +38,14 @@ def test_named_secrets_are_masked_wherever_they_appear():
 
 def test_a_malformed_url_is_reduced_to_its_scheme():
     assert redact_url("http://host:notaport/KEY") == "http://***"
+
+
+def test_the_path_of_a_secret_url_is_masked_where_it_appears_alone():
+    url = "https://node.example/v3/0123456789abcdef"
+    text = "HTTPSConnectionPool(host='node.example', port=443): Max retries exceeded with url: /v3/0123456789abcdef"
+    assert "0123456789abcdef" not in redact(text, secrets=[url])
+
+
+def test_the_password_of_a_secret_broker_url_is_masked_where_it_appears_alone():
+    url = "redis://:s3cret-pass@127.0.0.1:6379/1"
+    assert redact("AUTH s3cret-pass refused", secrets=[url]) == "AUTH *** refused"

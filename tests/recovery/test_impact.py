@@ -26,6 +26,7 @@ from recovery.models import (
     MigrationBatch,
     RecoveryPlan,
 )
+from tests.factories import UserFactory
 
 
 def _request(anvil, exploited, **extra):
@@ -128,7 +129,7 @@ def test_a_pro_rata_plan_sums_to_the_budget_and_each_account_can_prove_its_share
 
 def test_the_api_runs_an_analysis_on_a_real_worker(celery_worker, chain_settings, exploited, django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("committee"))
+    client.force_authenticate(_user())
     created = client.post(
         reverse("incidents"),
         {
@@ -153,7 +154,7 @@ def test_the_api_runs_an_analysis_on_a_real_worker(celery_worker, chain_settings
         time.sleep(0.2)
     assert state["status"] == "completed", state
     assert state["summary"]["assets"][exploited["vault"]]["losers"] == len(exploited["victims"])
-    losers = client.get(reverse("analysis-accounts", args=[state["id"]])).json()
+    losers = client.get(reverse("analysis-accounts", args=[state["id"]])).json()["results"]
     assert int(losers[0]["delta"]) <= int(losers[-1]["delta"]) and int(losers[0]["delta"]) < 0
 
 
@@ -220,7 +221,7 @@ def test_the_ad_hoc_command_prints_json_and_writes_one_csv_row_per_account(anvil
 )
 def test_bad_incidents_are_refused_with_a_clear_400_and_nothing_stored(body, field, django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("committee"))
+    client.force_authenticate(_user())
     base = {"title": "x", "kind": "protocol_exploit", "chain_id": 31337}
     reply = client.post(reverse("incidents"), {**base, **body}, format="json")
     assert reply.status_code == 400
@@ -233,7 +234,7 @@ def test_bad_analysis_requests_are_refused_before_anything_is_stored(
     chain_settings, exploited, demo, django_user_model
 ):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("committee"))
+    client.force_authenticate(_user())
     incident = _open(exploited)
     url = reverse("incident-analyses", args=[incident.pk])
     good = {"rollback_block": exploited["rollback_block"], "reference_block": exploited["reference_block"]}
@@ -288,9 +289,8 @@ def test_bad_plans_are_refused_and_store_nothing(anvil, exploited):
 
 
 def _user():
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user("committee")
+    """A committee member."""
+    return UserFactory(committee=True)
 
 
 @pytest.mark.django_db
@@ -467,7 +467,7 @@ def test_every_account_lookup_proof_equals_the_trees_own_proof(anvil, exploited)
 
     analysis = _request(anvil, exploited, assets=[exploited["vault"]])
     impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
-    plan = plans.build_plan(analysis_id=analysis.pk, mode="restore", policy="full")
+    plan = plans.build_plan(analysis_id=analysis.pk, mode="restore", policy="full", rpc_url=anvil.url)
     plan_asset = plan.assets.get()
     tree = StandardMerkleTree.load(plan_asset.allocation_dump)
     assert tree.root == plan_asset.allocation_root

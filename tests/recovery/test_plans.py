@@ -2,6 +2,9 @@
 its gas estimates bound the gas each batch uses, and every account ends up paid exactly."""
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
 from web3 import Web3
 
 from chain.artifacts import bind
@@ -10,6 +13,15 @@ from recovery import impact, plans
 from recovery.models import Allocation, MigrationBatch
 
 RESTITUTE, RESTORE = 0, 1
+
+
+def committee_client() -> APIClient:
+    """An API client signed in as a member of the committee (who may build plans)."""
+    user = get_user_model().objects.create_user(f"committee-{get_user_model().objects.count()}")
+    user.groups.add(Group.objects.get(name="committee"))
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
 
 
 def _analysis(anvil, exploited):
@@ -112,6 +124,7 @@ def test_a_restore_plan_mints_each_balance_on_the_migrated_token_within_its_gas_
         policy="full",
         payout_tokens={exploited["vault"]: migrated},
         gas_ceiling=600_000,
+        rpc_url=anvil.url,
     )
     plan_asset = plan.assets.get()
     _run_on_chain(w3, demo, timelock, executor_account, plan_asset, mode=RESTORE)
@@ -157,15 +170,10 @@ def test_an_explicit_claims_list_replaces_the_computed_claims(anvil, exploited, 
     ],
 )
 def test_a_bad_claims_upload_is_refused_and_stores_nothing(anvil, exploited, rows, message):
-    from rest_framework.test import APIClient
-
     analysis = _analysis(anvil, exploited)
     account = exploited["victims"][0]
     text = "account,amount\n" + rows.format(a=account, lower=account.lower())
-    client = APIClient()
-    from django.contrib.auth import get_user_model
-
-    client.force_authenticate(get_user_model().objects.create_user("committee"))
+    client = committee_client()
     reply = client.post(
         f"/api/analyses/{analysis.pk}/plans/",
         {"mode": "restitute", "policy": "full", "claims": {exploited["vault"]: plans.read_claims_csv(text)}},

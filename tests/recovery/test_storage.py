@@ -38,7 +38,7 @@ def test_bulk_rows_keep_every_digit(analysis):
     [
         (2**256, 0, 0),
         (-1, 0, 0),
-        (1, 1, 2**255),
+        (1, 1, 2**256),  # a delta beyond any difference of two uint256
         (1.5, 0, 0),
     ],
 )

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.test.utils import isolate_apps
 
-from recovery.fields import INT256_MAX, INT256_MIN, UINT256_MAX, Int256Field, Uint256Field
+from recovery.fields import INT256_MAX, INT256_MIN, UINT256_MAX, Int256Field, Uint256DeltaField, Uint256Field
 
 AMOUNTS = [0, 1, 9, 10, 10**18, 10**18 + 1, 2**128, 2**255, UINT256_MAX - 1, UINT256_MAX]
 
@@ -113,3 +113,63 @@ def test_deltas_outside_int256_are_refused():
     with pytest.raises(ValidationError):
         Int256Field().clean(INT256_MIN - 1, None)
     assert Int256Field().clean("-42", None) == -42
+
+
+@pytest.fixture
+def balance_change_model(transactional_db: None) -> Iterator[type[models.Model]]:
+    with _table("BalanceChange", Uint256DeltaField()) as model:
+        yield model
+
+
+# Every difference of two uint256 values, extremes included (one bit wider than int256).
+BALANCE_CHANGES = [
+    -UINT256_MAX,
+    -UINT256_MAX + 1,
+    INT256_MIN - 1,
+    INT256_MIN,
+    -(10**18) - 1,
+    -1,
+    0,
+    1,
+    10**18 + 1,
+    INT256_MAX,
+    INT256_MAX + 1,
+    UINT256_MAX - 1,
+    UINT256_MAX,
+]
+
+
+def test_every_difference_of_two_uint256_round_trips_exactly(balance_change_model):
+    for change in BALANCE_CHANGES:
+        row = balance_change_model.objects.create(value=change)
+        assert balance_change_model.objects.get(pk=row.pk).value == change
+
+
+def test_balance_changes_filter_and_sort_numerically_across_both_extremes(balance_change_model):
+    for change in reversed(BALANCE_CHANGES):
+        balance_change_model.objects.create(value=change)
+    ordered = balance_change_model.objects.order_by("value").values_list("value", flat=True)
+    assert list(ordered) == BALANCE_CHANGES
+    assert (
+        list(balance_change_model.objects.order_by("-value").values_list("value", flat=True)) == BALANCE_CHANGES[::-1]
+    )
+    assert balance_change_model.objects.filter(value__lt=0).count() == 6
+    assert balance_change_model.objects.filter(value__gt=INT256_MAX).count() == 3
+    assert balance_change_model.objects.get(value=-UINT256_MAX).value == -UINT256_MAX
+    assert balance_change_model.objects.filter(value__in=[UINT256_MAX, -UINT256_MAX]).count() == 2
+    assert balance_change_model.objects.filter(value__gte=-1, value__lte=1).count() == 3
+
+
+def test_a_change_beyond_two_uint256_values_is_refused(balance_change_model):
+    for value, message in (
+        (UINT256_MAX + 1, "not a difference"),
+        (-UINT256_MAX - 1, "not a difference"),
+        ("-" + str(2**256), "overflows uint256"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            Uint256DeltaField().clean(value, None)
+        assert message in " ".join(refused.value.messages)
+    with pytest.raises(ValidationError):
+        balance_change_model.objects.create(value=UINT256_MAX + 1)
+    assert balance_change_model.objects.count() == 0
+    assert Uint256DeltaField().clean(str(-UINT256_MAX), None) == -UINT256_MAX

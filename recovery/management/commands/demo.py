@@ -115,6 +115,8 @@ class Command(BaseCommand):
             from_block=deployment.contracts["token"].block,
             price_feed=deployment.address("price_feed"),
             positions={vault: "vault_shares"},
+            # The demo's own fresh anvil: nothing to wait for, whatever CONFIRMATION_DEPTH says.
+            confirmation_depth=0,
         )
         analysis = compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
         if analysis.status != AnalysisStatus.COMPLETED:
@@ -125,6 +127,11 @@ class Command(BaseCommand):
             f"   incident {incident.pk}; analysis {analysis.pk}: {analysis.logs_done} Transfer logs over "
             f"{analysis.blocks_done} blocks in {analysis.seconds_scanning:.2f} s, "
             f"stored in {analysis.seconds_storing:.2f} s"
+        )
+        out(
+            f"   read from chain {analysis.node_chain_id}: rollback block {analysis.rollback_block} "
+            f"({analysis.rollback_block_hash}), reference block {analysis.reference_block} "
+            f"({analysis.reference_block_hash})"
         )
         out(
             f"   vault shares: {shares['accounts_seen']} accounts seen, {shares['affected']} affected, "
@@ -160,7 +167,10 @@ class Command(BaseCommand):
         )
         if int(entry["total_allocated"]) + int(entry["dust_total"]) != recovered:
             raise CommandError("the pro-rata allocation does not sum to the budget")
-        out(f"   excluded: {', '.join(e['account'] for e in entry['excluded']) or 'none'}")
+        for excluded in entry["excluded"]:
+            out(f"   excluded {excluded['account']} (claim {int(excluded['claim']):,}): {excluded['reason']}")
+        for contract in plan.summary["contracts"]["excluded_by_default"]:
+            out(f"   not a claimant: {contract['account']}, {contract['reason']}")
         out(f"   allocation root (each holder's proof): {entry['allocation_root']}")
         out(f"   commitment root (RecoveryExecutor):    {entry['commitment_root']}")
         holder = victims[0]

@@ -7,14 +7,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chain import devkeys
-from chain.anvil import Anvil
-from chain.demo import deploy_demo_stack, seed_holders
 from chain.errors import ChainError
-from chain.keys import load_account
-from chain.rpc import connect
 from config.preflight import ConfigurationError, load_role_account
-from recovery.services import record_deployment
 
 
 class Command(BaseCommand):
@@ -38,6 +32,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", action="store_true", help="stop the chain and exit once deployed (for checks)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Imported here, not at the top: web3 and the demo stack take most of a second to
+        # import, and `devchain --help` needs none of it.
+        from chain import devkeys
+        from chain.anvil import Anvil
+        from chain.demo import deploy_demo_stack, seed_holders
+        from chain.keys import load_account
+        from chain.rpc import connect
+        from recovery.services import record_deployment
+
         if options["holders"] < 0:
             raise CommandError("--holders must be 0 or more")
         anvil = Anvil(port=options["port"], log_path=settings.VAR_DIR / "anvil.log")

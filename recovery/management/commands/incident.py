@@ -4,8 +4,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from config.errors import LifeboatError
-from recovery.impact import open_incident
 from recovery.models import IncidentKind
 
 
@@ -27,11 +25,15 @@ class Command(BaseCommand):
         opener.add_argument("--json", action="store_true", help="print the incident as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Imported here, not at the top: `--help` needs none of these (web3, DRF: most of a second).
+        from config.errors import LifeboatError
+        from recovery.impact import open_incident
+
         try:
             incident = open_incident(
                 title=options["title"],
                 kind=options["kind"],
-                chain_id=options["chain_id"] or settings.CHAIN_ID or 31337,
+                chain_id=options["chain_id"] if options["chain_id"] is not None else settings.CHAIN_ID or 31337,
                 affected_contracts=options["contract"],
                 affected_tokens=options["token"],
                 detected_block=options["detected_block"],

@@ -3,9 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from config.errors import LifeboatError
 from recovery.models import PlanMode, PlanPolicy
-from recovery.plans import build_plan, read_claims_csv
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -27,6 +25,13 @@ class Command(BaseCommand):
         build.add_argument("--budget", action="append", default=[], help="ASSET=AMOUNT in base units (repeatable)")
         build.add_argument("--payout-token", action="append", default=[], help="ASSET=TOKEN paid instead (restore)")
         build.add_argument("--exclude", action="append", default=[], help="account to exclude (repeatable)")
+        build.add_argument(
+            "--include-contract",
+            action="append",
+            default=[],
+            metavar="ADDRESS",
+            help="pay a protocol contract excluded by default (the incident's contracts, vaults, tokens; repeatable)",
+        )
         build.add_argument("--dust", default="0", help="drop allocations below this many base units")
         build.add_argument("--gas-ceiling", type=int, default=10_000_000)
         build.add_argument("--parameter-changes", default=None, help="JSON file: [{target, signature, args, value}]")
@@ -40,6 +45,10 @@ class Command(BaseCommand):
         build.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Imported here, not at the top: `--help` needs none of these (web3, DRF: most of a second).
+        from config.errors import LifeboatError
+        from recovery.plans import build_plan, read_claims_csv
+
         changes = []
         if options["parameter_changes"]:
             try:
@@ -63,6 +72,7 @@ class Command(BaseCommand):
                 budgets=dict(_pair(text) for text in options["budget"]),
                 payout_tokens=dict(_pair(text) for text in options["payout_token"]),
                 exclusions=options["exclude"],
+                include_contracts=options["include_contract"],
                 dust_threshold=options["dust"],
                 parameter_changes=changes,
                 gas_ceiling=options["gas_ceiling"],
@@ -80,3 +90,6 @@ class Command(BaseCommand):
                     f"allocated {entry['total_allocated']} of budget {entry['budget']}; "
                     f"commitment {entry['commitment_root']}"
                 )
+            for kind, label in (("excluded_by_default", "excluded by default"), ("included", "included")):
+                for contract in plan.summary["contracts"][kind]:
+                    self.stdout.write(f"  {label}: {contract['account']} ({contract['reason']})")

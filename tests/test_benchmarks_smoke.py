@@ -1,0 +1,82 @@
+"""The benchmarks still run and their self-checks pass, at a tiny size (no timing is asserted).
+
+Each benchmark exits non-zero when Lifeboat, the floor and the peer disagree (balances, roots,
+stored rows), so a zero exit is the check. The figures themselves are for benchmarks/RESULTS.md.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(script: str, *arguments: str, tmp_path: Path, env: dict[str, str] | None = None) -> dict:
+    out = tmp_path / f"{script}.json"
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *arguments, "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_the_reconstruction_benchmark_agrees_with_balanceof_the_plain_loop_and_web3(tmp_path: Path) -> None:
+    figures = _run(
+        "reconstruction_bench.py",
+        "--logs",
+        "1000",
+        "--accounts",
+        "200",
+        "--rounds",
+        "1",
+        "--sample",
+        "50",
+        tmp_path=tmp_path,
+    )
+
+    assert all(figures["checks"].values())
+    assert {row["path"] for row in figures["rows"]} >= {"anvil", "floor", "plain", "lifeboat", "web3"}
+    assert "web3_balances_equal_lifeboat" in figures["checks"]
+
+
+def test_the_merkle_benchmark_builds_the_same_root_as_the_javascript_library(tmp_path: Path) -> None:
+    figures = _run("merkle_bench.py", "--leaves", "300", "--rounds", "1", tmp_path=tmp_path)
+
+    assert figures["roots_identical"]
+    assert {row["processes"] for row in figures["rows"]} == {1}  # too few leaves to fork a helper
+    assert all(row["cpu_seconds"] >= 0 for row in figures["rows"])
+
+
+@pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"], reason="the storing benchmark measures PostgreSQL"
+)
+def test_the_storing_benchmark_stores_every_row_on_every_path(tmp_path: Path) -> None:
+    figures = _run(
+        "storing_bench.py",
+        "--rows",
+        "300",
+        "--save-rows",
+        "20",
+        "--rounds",
+        "1",
+        tmp_path=tmp_path,
+    )
+
+    assert all(figures["checks"].values())
+    assert {row["path"]: row["rows"] for row in figures["rows"]} == {
+        "floor": 300,
+        "lifeboat": 300,
+        "bulk_create": 300,
+        "save": 20,
+    }
