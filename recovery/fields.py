@@ -104,112 +104,85 @@ class Uint256Field(models.Field):
         return super().formfield(**{"form_class": forms.CharField, **kwargs})
 
 
+class SignedAmountField(Uint256Field):
+    """An exact signed integer in ``low..high``: NUMERIC(78, 0) on PostgreSQL; on SQLite the
+    value plus ``-low``, as 78 zero-padded digits, so text order stays numeric order."""
+
+    low: int
+    high: int
+    range_message: str
+
+    @classmethod
+    def validate_amount(cls, value: Any) -> int:
+        """``value`` as an int in ``low..high``, or a ``ValidationError`` saying what is wrong."""
+        if isinstance(value, str) and value.strip().startswith("-"):
+            value = -validate_uint256(value.strip()[1:])
+        elif isinstance(value, Decimal) and value < 0:
+            value = -validate_uint256(-value)
+        elif not (isinstance(value, int) and not isinstance(value, bool)):
+            value = validate_uint256(value)  # refuses floats, booleans and non-numbers with its messages
+        if not cls.low <= value <= cls.high:
+            raise exceptions.ValidationError(cls.range_message, code="out_of_range", params={"value": value})
+        return value
+
+    def to_python(self, value: Any) -> int | None:
+        return None if value is None else self.validate_amount(value)
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
+        if value is None:
+            return None
+        return int(value) + self.low if connection.vendor == "sqlite" else int(value)
+
+    def get_prep_value(self, value: Any) -> int | None:
+        value = models.Field.get_prep_value(self, value)
+        return None if value is None else self.validate_amount(value)
+
+    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        if connection.vendor == "sqlite":
+            return str(value - self.low).zfill(_DIGITS)
+        return Decimal(value)
+
+
 INT256_MIN = -(2**255)
 INT256_MAX = 2**255 - 1
-# On SQLite a signed value is stored offset by 2**255, as 78 zero-padded digits, so text
-# order is still numeric order (-2**255 -> all zeros, 2**255-1 -> 2**256-1).
-_OFFSET = 2**255
 
 
-def validate_int256(value: Any) -> int:
-    """``value`` as an int in -2**255..2**255-1 (a signed delta), or a ``ValidationError``."""
-    if isinstance(value, str) and value.strip().startswith("-"):
-        value = -validate_uint256(value.strip()[1:])
-    elif isinstance(value, Decimal) and value < 0:
-        value = -validate_uint256(-value)
-    elif not (isinstance(value, int) and not isinstance(value, bool)):
-        value = validate_uint256(value)  # refuses floats, booleans and non-numbers with its messages
-    if not INT256_MIN <= value <= INT256_MAX:
-        raise exceptions.ValidationError("%(value)s is outside int256", code="out_of_range", params={"value": value})
-    return value
+class Int256Field(SignedAmountField):
+    """A signed 256-bit integer: -2**255..2**255-1 (stored from 0 to 2**256-1 on SQLite).
 
-
-class Int256Field(Uint256Field):
-    """A signed 256-bit integer (a balance delta): NUMERIC(78, 0) on PostgreSQL, offset text on SQLite."""
+    Kept for migration 0001; balance changes use ``Uint256DeltaField``, one bit wider.
+    """
 
     description = "Signed 256-bit integer (exact)"
+    low, high = INT256_MIN, INT256_MAX
+    range_message = "%(value)s is outside int256"
 
     def get_internal_type(self) -> str:
         return "Int256Field"
 
-    def to_python(self, value: Any) -> int | None:
-        return None if value is None else validate_int256(value)
-
-    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
-        if value is None:
-            return None
-        return int(value) - _OFFSET if connection.vendor == "sqlite" else int(value)
-
-    def get_prep_value(self, value: Any) -> int | None:
-        value = models.Field.get_prep_value(self, value)
-        return None if value is None else validate_int256(value)
-
-    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None:
-            return None
-        if connection.vendor == "sqlite":
-            return str(value + _OFFSET).zfill(_DIGITS)
-        return Decimal(value)
-
 
 # Every difference of two uint256 values: after - before lies in -(2**256-1)..2**256-1, one
-# bit wider than int256 (a holder of 2**256-1 tokens who sends them all has that delta).
+# bit wider than int256 (a holder of 2**256-1 tokens who sends them all has that delta). On
+# SQLite the stored numbers run from 0 to 2**257-2, which still has 78 digits; on PostgreSQL
+# NUMERIC(78, 0) holds up to 10**78-1 > 2**256-1 in absolute value, signed.
 DELTA_MIN = -UINT256_MAX
 DELTA_MAX = UINT256_MAX
-# On SQLite a delta is stored offset by 2**256-1, as 78 zero-padded digits: the stored numbers
-# run from 0 (-(2**256-1)) to 2**257-2, which has 78 digits, so text order is numeric order.
-# On PostgreSQL NUMERIC(78, 0) holds up to 10**78-1 > 2**256-1 in absolute value, signed.
-_DELTA_OFFSET = UINT256_MAX
 
 
-def validate_uint256_delta(value: Any) -> int:
-    """``value`` as an int in -(2**256-1)..2**256-1 (a difference of two uint256), or a ``ValidationError``."""
-    if isinstance(value, str) and value.strip().startswith("-"):
-        value = -validate_uint256(value.strip()[1:])
-    elif isinstance(value, Decimal) and value < 0:
-        value = -validate_uint256(-value)
-    elif not (isinstance(value, int) and not isinstance(value, bool)):
-        value = validate_uint256(value)  # refuses floats, booleans and non-numbers with its messages
-    if not DELTA_MIN <= value <= DELTA_MAX:
-        raise exceptions.ValidationError(
-            "%(value)s is not a difference of two uint256 values (|delta| <= 2**256-1)",
-            code="out_of_range",
-            params={"value": value},
-        )
-    return value
-
-
-class Uint256DeltaField(Uint256Field):
-    """A balance change ``after - before`` of two uint256 balances: -(2**256-1)..2**256-1, exact.
-
-    NUMERIC(78, 0) on PostgreSQL; on SQLite text offset by 2**256-1 and padded to 78 digits,
-    so equality, ranges and ORDER BY stay numeric on both.
-    """
+class Uint256DeltaField(SignedAmountField):
+    """A balance change ``after - before`` of two uint256 balances: -(2**256-1)..2**256-1, exact."""
 
     description = "Difference of two unsigned 256-bit integers (exact)"
+    low, high = DELTA_MIN, DELTA_MAX
+    range_message = "%(value)s is not a difference of two uint256 values (|delta| <= 2**256-1)"
 
     def get_internal_type(self) -> str:
         return "Uint256DeltaField"
 
-    def to_python(self, value: Any) -> int | None:
-        return None if value is None else validate_uint256_delta(value)
 
-    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
-        if value is None:
-            return None
-        return int(value) - _DELTA_OFFSET if connection.vendor == "sqlite" else int(value)
-
-    def get_prep_value(self, value: Any) -> int | None:
-        value = models.Field.get_prep_value(self, value)
-        return None if value is None else validate_uint256_delta(value)
-
-    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
-        if not prepared:
-            value = self.get_prep_value(value)
-        if value is None:
-            return None
-        if connection.vendor == "sqlite":
-            return str(value + _DELTA_OFFSET).zfill(_DIGITS)
-        return Decimal(value)
+validate_int256 = Int256Field.validate_amount
+validate_uint256_delta = Uint256DeltaField.validate_amount

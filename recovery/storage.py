@@ -11,19 +11,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from recovery.fields import (
-    DELTA_MAX,
-    DELTA_MIN,
-    INT256_MAX,
-    INT256_MIN,
-    UINT256_MAX,
-    Int256Field,
-    Uint256DeltaField,
-    Uint256Field,
-    validate_int256,
-    validate_uint256,
-    validate_uint256_delta,
-)
+from recovery.fields import UINT256_MAX, SignedAmountField, Uint256Field, validate_uint256
 
 _COPY_CHUNK = 1 << 20  # bytes handed to COPY at a time
 _SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -32,11 +20,8 @@ _SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def _copy_text(field: models.Field) -> Callable[[Any], str]:
     """One column's value as COPY text, checked as the field would check it."""
     if isinstance(field, Uint256Field):
-        # Subclasses first: each signed field is a Uint256Field with a wider range.
-        if isinstance(field, Uint256DeltaField):
-            low, high, validate = DELTA_MIN, DELTA_MAX, validate_uint256_delta
-        elif isinstance(field, Int256Field):
-            low, high, validate = INT256_MIN, INT256_MAX, validate_int256
+        if isinstance(field, SignedAmountField):
+            low, high, validate = field.low, field.high, field.validate_amount
         else:
             low, high, validate = 0, UINT256_MAX, validate_uint256
 

@@ -5,12 +5,14 @@
 may do everything. Every user's password is ``PASSWORD`` unless given.
 """
 
+from collections.abc import Mapping, Sequence
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from recovery import roles
-from recovery.models import Incident, IncidentKind
+from recovery import impact, roles
+from recovery.models import ImpactAnalysis, Incident, IncidentKind
 
 PASSWORD = "a-test-password-nobody-uses"  # test accounts only
 
@@ -48,3 +50,33 @@ class IncidentFactory(factory.django.DjangoModelFactory):
     kind = IncidentKind.PROTOCOL_EXPLOIT
     chain_id = 31337
     opened_via = "api"
+
+
+def analysed_exploit(
+    *,
+    rpc_url: str,
+    exploited: dict,
+    affected_contracts: Sequence[str] = (),
+    tokens: Sequence[str] | None = None,
+    positions: Mapping[str, str] | None = None,
+    from_block: int = 0,
+) -> ImpactAnalysis:
+    """The ``exploited`` fixture's incident opened and its impact computed here (no worker).
+
+    ``tokens`` defaults to the vault shares alone; the attacker and the drainer are the exploiters.
+    """
+    incident = IncidentFactory(
+        title="Demo vault drained",
+        affected_contracts=list(affected_contracts),
+        affected_tokens=list(tokens or [exploited["vault"]]),
+        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
+    )
+    analysis = impact.request_impact(
+        incident_id=incident.pk,
+        rpc_url=rpc_url,
+        rollback_block=exploited["rollback_block"],
+        reference_block=exploited["reference_block"],
+        from_block=from_block,
+        positions=positions,
+    )
+    return impact.compute_impact(analysis_id=analysis.pk, rpc_url=rpc_url)

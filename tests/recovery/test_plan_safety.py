@@ -15,10 +15,11 @@ from web3 import Web3
 
 from chain.artifacts import ARTIFACTS_DIR, bind, factory
 from chain.transact import send
-from recovery import impact, plans, selectors
+from recovery import plans, selectors
 from recovery.exceptions import InvalidInput, PlanVersionConflict
 from recovery.merkle import StandardMerkleTree
 from recovery.models import Allocation, RecoveryPlan
+from tests.factories import analysed_exploit
 from tests.recovery.test_plans import committee_client
 
 HALF_OF_UINT256 = 2**255
@@ -26,42 +27,20 @@ HALF_OF_UINT256 = 2**255
 
 def _vault_incident_analysis(anvil, exploited, demo):
     """The exploit analysed as the demo does: vault shares and dUSD, the vault's positions in dUSD."""
-    incident = impact.open_incident(
-        title="Demo vault drained",
-        kind="protocol_exploit",
-        chain_id=31337,
-        affected_contracts=[exploited["vault"]],
-        affected_tokens=[exploited["vault"], exploited["asset"]],
-        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
-    )
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
+    analysis = analysed_exploit(
         rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-        from_block=demo.contracts["token"].block,
+        exploited=exploited,
+        affected_contracts=[exploited["vault"]],
+        tokens=[exploited["vault"], exploited["asset"]],
         positions={exploited["vault"]: "vault_shares"},
+        from_block=demo.contracts["token"].block,
     )
-    analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     assert analysis.status == "completed", analysis.error
     return analysis
 
 
 def _shares_analysis(anvil, exploited):
-    incident = impact.open_incident(
-        title="Demo vault drained",
-        kind="protocol_exploit",
-        chain_id=31337,
-        affected_tokens=[exploited["vault"]],
-        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
-    )
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-    )
-    return impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    return analysed_exploit(rpc_url=anvil.url, exploited=exploited)
 
 
 # -- 1. The decoder reads compiled artifacts only ------------------------------------------------

@@ -2,8 +2,6 @@
 its gas estimates bound the gas each batch uses, and every account ends up paid exactly."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 from web3 import Web3
 
@@ -11,34 +9,20 @@ from chain.artifacts import bind
 from chain.transact import reverts_as_chain_errors, send
 from recovery import impact, plans
 from recovery.models import Allocation, MigrationBatch
+from tests.factories import UserFactory, analysed_exploit
 
 RESTITUTE, RESTORE = 0, 1
 
 
 def committee_client() -> APIClient:
     """An API client signed in as a member of the committee (who may build plans)."""
-    user = get_user_model().objects.create_user(f"committee-{get_user_model().objects.count()}")
-    user.groups.add(Group.objects.get(name="committee"))
     client = APIClient()
-    client.force_authenticate(user)
+    client.force_authenticate(UserFactory(committee=True))
     return client
 
 
 def _analysis(anvil, exploited):
-    incident = impact.open_incident(
-        title="Demo vault drained",
-        kind="protocol_exploit",
-        chain_id=31337,
-        affected_tokens=[exploited["vault"]],
-        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
-    )
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
-        rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
-    )
-    return impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+    return analysed_exploit(rpc_url=anvil.url, exploited=exploited)
 
 
 def _run_on_chain(w3: Web3, demo, timelock, executor_account, plan_asset, *, mode: int) -> list[int]:
