@@ -56,6 +56,11 @@ def _is_api(request: HttpRequest) -> bool:
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not _is_api(request):
         return defaults.page_not_found(request, exception)
+    return api_not_found(request)
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """The answer for a path under /api/ that no endpoint serves."""
     body = {"error": {"code": "not_found", "message": f"there is no API endpoint at {request.path}", "detail": {}}}
     return JsonResponse(body, status=http.HTTP_404_NOT_FOUND)
 

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import errors
 from recovery import apis
 from recovery import views as recovery_views
 
@@ -22,6 +23,8 @@ urlpatterns = [
     path("api/plans/<int:plan_id>/accounts/<str:address>/", apis.PlanAccountApi.as_view(), name="plan-account"),
     path("api/plans/<int:plan_id>/batches/", apis.PlanBatchesApi.as_view(), name="plan-batches"),
     path("api/plans/<int:plan_id>/assets/<str:asset>/tree/", apis.PlanAssetTreeApi.as_view(), name="plan-asset-tree"),
+    # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).
+    re_path(r"^api/", errors.api_not_found),
 ]
 
 # Under /api/ an unknown path or an uncaught error answers JSON, like every other API error.

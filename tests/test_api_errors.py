@@ -25,9 +25,10 @@ def _failing_view(request):
 
 
 urlpatterns = [
-    *project_urlpatterns,
+    # Before the project's: its last pattern answers every other /api/ path with the JSON 404.
     path("api/test-failure/", _failing_view),
     path("page-failure/", _failing_view),
+    *project_urlpatterns,
 ]
 handler404 = "config.errors.page_not_found"
 handler500 = "config.errors.server_error"
@@ -52,6 +53,11 @@ def test_an_unknown_api_path_answers_json_404():
     error = _assert_error_json(Client().get("/api/no-such-thing/"), 404, "not_found")
     assert "/api/no-such-thing/" in error["message"]
     _assert_error_json(Client().post("/api/incidents/1/nothing/", {}), 404, "not_found")
+
+
+def test_an_unknown_api_path_answers_json_with_debug_on_too(settings):
+    settings.DEBUG = True  # make run's embedded mode, where Django's own 404 is a page
+    _assert_error_json(Client().get("/api/no-such-thing/"), 404, "not_found")
 
 
 def test_an_unknown_page_outside_the_api_stays_html():
