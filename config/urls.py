@@ -3,6 +3,8 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import errors
+from governance import apis as governance_apis
+from proposals import apis as proposal_apis
 from recovery import apis
 from recovery import views as recovery_views
 
@@ -23,6 +25,17 @@ urlpatterns = [
     path("api/plans/<int:plan_id>/accounts/<str:address>/", apis.PlanAccountApi.as_view(), name="plan-account"),
     path("api/plans/<int:plan_id>/batches/", apis.PlanBatchesApi.as_view(), name="plan-batches"),
     path("api/plans/<int:plan_id>/assets/<str:asset>/tree/", apis.PlanAssetTreeApi.as_view(), name="plan-asset-tree"),
+    path("api/venues/", governance_apis.VenueListApi.as_view(), name="venues"),
+    path("api/venues/governor/", governance_apis.GovernorVenueCreateApi.as_view(), name="venue-governor-add"),
+    path("api/venues/<int:venue_id>/", governance_apis.VenueDetailApi.as_view(), name="venue"),
+    path("api/plans/<int:plan_id>/proposal/", proposal_apis.PlanProposalApi.as_view(), name="plan-proposal"),
+    path("api/proposals/<int:proposal_id>/", proposal_apis.ProposalDetailApi.as_view(), name="proposal"),
+    path(
+        "api/proposals/<int:proposal_id>/document.json",
+        proposal_apis.ProposalDocumentApi.as_view(),
+        name="proposal-document",
+    ),
+    path("api/proposals/<int:proposal_id>/body.md", proposal_apis.ProposalBodyApi.as_view(), name="proposal-body"),
     # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).
     re_path(r"^api/", errors.api_not_found),
 ]

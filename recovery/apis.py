@@ -32,7 +32,7 @@ MAX_BLOCK = 2**63 - 1
 MAX_GAS = 2**63 - 1
 
 
-def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def validated_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         field, problems = next(iter(serializer.errors.items()))
@@ -78,7 +78,7 @@ class IncidentListApi(APIView):
 
     @extend_schema(request=IncidentInputSerializer, responses={201: IncidentOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(self.IncidentInputSerializer, request.data)
+        data = validated_input(self.IncidentInputSerializer, request.data)
         incident = impact.open_incident(**data, opened_by=request.user, opened_via="api")
         return Response(IncidentOutput(incident).data, status=201)
 
@@ -128,7 +128,7 @@ class AnalysisCreateApi(APIView):
 
     @extend_schema(request=AnalysisInputSerializer, responses={202: AnalysisOutput})
     def post(self, request: Request, incident_id: int) -> Response:
-        data = _validated(self.AnalysisInputSerializer, request.data)
+        data = validated_input(self.AnalysisInputSerializer, request.data)
         analysis = impact.request_impact(
             incident_id=incident_id,
             rpc_url=settings.CHAIN_RPC_URL,
@@ -186,7 +186,7 @@ class BatchesPagination(RowsPagination):
     max_page_size = 100
 
 
-def _page_of(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
+def page_of(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
     """For the schema: one page of ``serializer`` rows, as the paginators answer it."""
     return type(
         name,
@@ -206,7 +206,7 @@ PAGE_PARAMETERS = [
 ]
 
 
-def _paginated(
+def paginated(
     request: Request, view: APIView, rows: Any, serializer: type[serializers.Serializer], paginator: RowsPagination
 ) -> Response:
     page = paginator.paginate_queryset(rows, request, view=view)
@@ -227,7 +227,7 @@ class AnalysisAccountsApi(APIView):
             OpenApiParameter("kind", str, enum=ImpactKind.values, description="balance (default) or position"),
             *PAGE_PARAMETERS,
         ],
-        responses=_page_of(AccountImpactOutput, "PaginatedAccountImpactList"),
+        responses=page_of(AccountImpactOutput, "PaginatedAccountImpactList"),
     )
     def get(self, request: Request, analysis_id: int) -> Response:
         _analysis(analysis_id)
@@ -235,7 +235,7 @@ class AnalysisAccountsApi(APIView):
         if kind not in ImpactKind.values:
             raise InvalidInput(f"kind {kind!r} is not one of {', '.join(ImpactKind.values)}", field="kind")
         rows = selectors.list_all_account_impacts(analysis_id=analysis_id, asset=_asset_param(request), kind=kind)
-        return _paginated(request, self, rows, AccountImpactOutput, RowsPagination())
+        return paginated(request, self, rows, AccountImpactOutput, RowsPagination())
 
 
 class PlanOutput(serializers.Serializer):
@@ -271,7 +271,7 @@ class PlanCreateApi(APIView):
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutput})
     def post(self, request: Request, analysis_id: int) -> Response:
-        data = _validated(self.PlanInputSerializer, request.data)
+        data = validated_input(self.PlanInputSerializer, request.data)
         plan = plans.build_plan(analysis_id=analysis_id, created_by=request.user, **data)
         return Response(PlanOutput(plan).data, status=201)
 
@@ -311,7 +311,7 @@ class ParameterChangeDecodeApi(APIView):
 
     @extend_schema(request=DecodeInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request) -> Response:
-        data = _validated(self.DecodeInputSerializer, request.data)
+        data = validated_input(self.DecodeInputSerializer, request.data)
         return Response(plans.decode_parameter_change(**data))
 
 
@@ -330,12 +330,12 @@ class PlanBatchesApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("asset", str, description="only this asset's batches"), *PAGE_PARAMETERS],
-        responses=_page_of(BatchOutput, "PaginatedBatchList"),
+        responses=page_of(BatchOutput, "PaginatedBatchList"),
     )
     def get(self, request: Request, plan_id: int) -> Response:
         plans.get_plan(plan_id)
         rows = selectors.list_plan_batches(plan_id=plan_id, asset=_asset_param(request))
-        return _paginated(request, self, rows, BatchOutput, BatchesPagination())
+        return paginated(request, self, rows, BatchOutput, BatchesPagination())
 
 
 class PlanAssetTreeApi(APIView):

@@ -21,7 +21,7 @@ class ReadOnly(BasePermission):
         return request.method in SAFE_METHODS
 
 
-class _RoleWrite(BasePermission):
+class RoleWrite(BasePermission):
     """Reads for everyone; writes need ``permission``, which ``role`` holds."""
 
     permission: str
@@ -44,13 +44,13 @@ class _RoleWrite(BasePermission):
         )
 
 
-class CanOpenIncident(_RoleWrite):
+class CanOpenIncident(RoleWrite):
     permission, role, action = roles.OPEN_INCIDENT, roles.COMMITTEE, "opening an incident"
 
 
-class CanRunAnalysis(_RoleWrite):
+class CanRunAnalysis(RoleWrite):
     permission, role, action = roles.RUN_ANALYSIS, roles.COMMITTEE, "requesting or cancelling an impact analysis"
 
 
-class CanBuildPlan(_RoleWrite):
+class CanBuildPlan(RoleWrite):
     permission, role, action = roles.BUILD_PLAN, roles.COMMITTEE, "building a recovery plan"

@@ -20,6 +20,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from governance.services import add_governor_venue
+from proposals.services import freeze_proposal
 from recovery import impact, plans
 from tests.factories import IncidentFactory, UserFactory
 
@@ -44,8 +46,9 @@ def wsgi_requests_keep_the_test_transaction() -> Iterator[None]:
 
 
 @pytest.fixture
-def real_ids(anvil, exploited, chain_settings) -> dict[str, object]:
-    """An incident, its completed analysis and a plan, for path parameters that exist."""
+def real_ids(anvil, demo, exploited, chain_settings) -> dict[str, object]:
+    """An incident, its completed analysis, a plan, its frozen proposal and the dev governor's
+    venue, for path parameters that exist."""
     incident = IncidentFactory(
         affected_contracts=[exploited["vault"]],
         affected_tokens=[exploited["vault"], exploited["asset"]],
@@ -60,10 +63,19 @@ def real_ids(anvil, exploited, chain_settings) -> dict[str, object]:
     )
     analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full")
+    proposal, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
+    venue = add_governor_venue(
+        chain_id=31337,
+        governor=demo.address("governor"),
+        recovery_executor=demo.address("recovery_executor"),
+        rpc_url=anvil.url,
+    )
     return {
         "incident_id": incident.pk,
         "analysis_id": analysis.pk,
         "plan_id": plan.pk,
+        "proposal_id": proposal.pk,
+        "venue_id": venue.pk,
         "address": exploited["victims"][0],
         "asset": exploited["vault"],
     }

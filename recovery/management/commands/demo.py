@@ -185,3 +185,24 @@ class Command(BaseCommand):
         )
         if not proven:
             raise CommandError("a holder's allocation proof did not verify")
+
+        out("\n== 6. the proposal document, frozen, and the venue it will go to")
+        from governance.services import add_governor_venue
+        from proposals.services import freeze_proposal
+
+        proposal, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
+        out(
+            f"   proposal {proposal.pk} v{proposal.version}: {len(bytes(proposal.canonical_json)):,} bytes "
+            f"of canonical JSON, content-hash {proposal.content_hash}"
+        )
+        venue = add_governor_venue(
+            chain_id=deployment.chain_id,
+            governor=deployment.address("governor"),
+            recovery_executor=deployment.address("recovery_executor"),
+            rpc_url=anvil.url,
+        )
+        out(
+            f"   venue {venue.pk}: {venue.name} {venue.version} at {venue.governor} (clock {venue.clock_mode}), "
+            f"voting delay {venue.voting_delay}, period {venue.voting_period}, timelock {venue.timelock or 'none'}"
+        )
+        out(f"   its executor holds APPROVER_ROLE on the RecoveryExecutor {venue.recovery_executor}")
