@@ -30,6 +30,7 @@ from chain.logs import (
 
 BALANCE_OF = "0x70a08231"  # balanceOf(address)
 TOTAL_SUPPLY = "0x18160ddd"  # totalSupply()
+DECIMALS = "0x313ce567"  # decimals()
 DEFAULT_CALL_BATCH = 200
 
 
@@ -145,6 +146,41 @@ def check_erc20(url: str | RawRpc, token: str, block: int) -> None:
     finally:
         if owned:
             rpc.close()
+
+
+def read_decimals(url: str | RawRpc, token: str, block: int) -> int:
+    """``token``'s ``decimals()`` at ``block``; ``NotAnErc20`` when it has no code, reverts or
+    answers something other than a uint8."""
+    rpc, owned = _client(url)
+    try:
+        reply = rpc.batch([("eth_call", [{"to": token, "data": DECIMALS}, hex(block)])])[0]
+    finally:
+        if owned:
+            rpc.close()
+    error = reply.get("error")
+    if error is not None:
+        message = error.get("message") if isinstance(error, dict) else error
+        raise NotAnErc20(address=_shown(token), block=block, reason=f"decimals() reverted ({str(message)[:160]})")
+    answer = reply.get("result")
+    if answer in (None, "0x", ""):
+        raise NotAnErc20(address=_shown(token), block=block, reason="no contract at this address")
+    if not isinstance(answer, str) or len(answer) != 66:
+        raise NotAnErc20(address=_shown(token), block=block, reason=f"decimals() answered {str(answer)[:80]}")
+    value = int(answer, 16)
+    if value > 255:
+        raise NotAnErc20(address=_shown(token), block=block, reason=f"decimals() answered {value}, not a uint8")
+    return value
+
+
+def token_decimals(rpc: RawRpc, tokens: Iterable[str], block: int) -> dict[str, int]:
+    """Each token's ``decimals()`` at ``block`` in one batch, 0 for a token without it (it is
+    optional in ERC-20)."""
+    tokens = list(tokens)
+    replies = rpc.batch([("eth_call", [{"to": token, "data": DECIMALS}, hex(block)]) for token in tokens])
+    return {
+        token: int(reply["result"], 16) if reply.get("result") not in (None, "0x") else 0
+        for token, reply in zip(tokens, replies, strict=True)
+    }
 
 
 def _client(w3_or_url: Web3 | str | RawRpc) -> tuple[RawRpc, bool]:

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from eth_utils import to_checksum_address
 
-from chain.balances import check_erc20, read_balances
+from chain.balances import check_erc20, read_balances, token_decimals
 from chain.blocks import BlockMissing, block_hashes, head_block, node_chain_id
 from chain.errors import ChainError, NotAnErc20, ReplayMismatch
 from chain.feeds import NotAPriceFeed, read_feed
@@ -54,7 +54,6 @@ from recovery.validation import parse_address, parse_addresses, parse_tx_hashes
 
 CHECKPOINT_SECONDS = 2.0
 CROSS_CHECK_SAMPLE = 200
-DECIMALS = "0x313ce567"  # decimals()
 # EIP-2294: a chain id fits in floor(MAX_UINT64 / 2) - 36, so that EIP-155's v = id * 2 + 36
 # fits in a uint64 (and the id in PostgreSQL's bigint, the column type).
 MAX_CHAIN_ID = (2**64 - 1) // 2 - 36
@@ -394,7 +393,7 @@ def compute_impact(
         # Again after the scan: the logs must be those of the recorded blocks (no reorg meanwhile).
         _check_chain(rpc, analysis, rpc_url)
         price, warnings = _read_price(rpc, analysis)
-        decimals = _token_decimals(rpc, analysis.tracked_assets, analysis.reference_block)
+        decimals = token_decimals(rpc, analysis.tracked_assets, analysis.reference_block)
         results = {token: replay.result() for token, replay in replays.items()}
         cross_check = {
             token: _cross_check(rpc, token, results[token], analysis.rollback_block, analysis.reference_block)
@@ -625,15 +624,6 @@ def _read_price(rpc: RawRpc, analysis: ImpactAnalysis) -> tuple[tuple[int, int] 
             f"block {analysis.rollback_block}, not a positive price; losses are not valued"
         ]
     return (answer.answer, answer.decimals), []
-
-
-def _token_decimals(rpc: RawRpc, tokens: Sequence[str], block: int) -> dict[str, int]:
-    """Each token's ``decimals()`` at ``block`` (0 when it has none: it is optional in ERC-20)."""
-    replies = rpc.batch([("eth_call", [{"to": token, "data": DECIMALS}, hex(block)]) for token in tokens])
-    return {
-        token: int(reply["result"], 16) if reply.get("result") not in (None, "0x") else 0
-        for token, reply in zip(tokens, replies, strict=True)
-    }
 
 
 def _store_impact(

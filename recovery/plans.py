@@ -23,7 +23,7 @@ from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
 from chain.artifacts import UnknownArtifact, load_artifact
-from chain.errors import ChainError, NotAnErc20, WrongChain
+from chain.errors import ChainError, NotAnErc20
 from chain.redaction import redact
 from recovery.allocation import AllocationError, AllocationResult, allocate
 from recovery.batching import BatchingError, estimate_batch_gas, plan_batches
@@ -457,28 +457,30 @@ def _with_payout_decimals(analysis: ImpactAnalysis, assets: list[AssetBudget], *
     others = [entry for entry in entries if entry.payout_token != entry.asset]
     if not others:
         return entries
-    from chain.rpc import connect, require_chain
-    from chain.tokens import read_decimals
+    from chain.balances import read_decimals
+    from chain.blocks import head_block, node_chain_id
+    from chain.logs import RawRpc
 
     try:
-        w3 = connect(rpc_url)
-        require_chain(w3, analysis.incident.chain_id)
-        read = {}
-        for entry in others:
-            for token in (entry.payout_token, *([entry.asset] if entry.decimals is None else [])):
-                try:
-                    read[token] = read_decimals(w3, token)
-                except NotAnErc20 as error:
-                    raise InvalidInput(
-                        f"payout token {token} of {entry.asset}: {error.reason}", field="payout_tokens"
-                    ) from None
-    except WrongChain as error:
-        raise ChainMismatch(
-            f"the node serves chain {error.actual}, incident {analysis.incident_id} is on chain {error.expected}: "
-            "the payout tokens' decimals cannot be read there",
-            expected=error.expected,
-            actual=error.actual,
-        ) from None
+        with RawRpc(rpc_url) as rpc:
+            actual = node_chain_id(rpc)
+            if actual != analysis.incident.chain_id:
+                raise ChainMismatch(
+                    f"the node serves chain {actual}, incident {analysis.incident_id} is on chain "
+                    f"{analysis.incident.chain_id}: the payout tokens' decimals cannot be read there",
+                    expected=analysis.incident.chain_id,
+                    actual=actual,
+                )
+            head = head_block(rpc)
+            read = {}
+            for entry in others:
+                for token in (entry.payout_token, *([entry.asset] if entry.decimals is None else [])):
+                    try:
+                        read[token] = read_decimals(rpc, token, head)
+                    except NotAnErc20 as error:
+                        raise InvalidInput(
+                            f"payout token {token} of {entry.asset}: {error.reason}", field="payout_tokens"
+                        ) from None
     except ChainError as error:
         raise ChainUnavailable(redact(f"cannot read the payout tokens' decimals: {error}", secrets=[rpc_url])) from None
     checked = []

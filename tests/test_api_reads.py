@@ -9,29 +9,22 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from recovery import impact, plans
+from recovery import plans
 from recovery.merkle import StandardMerkleTree
 from recovery.models import AccountImpact, Allocation, MigrationBatch, PlanAsset
-from tests.factories import IncidentFactory
+from tests.factories import analysed_exploit
 
 
 @pytest.fixture
 def plan(anvil, chain_settings, exploited):
     """A restitute-in-full plan of the exploit (vault shares and the underlying both tracked)."""
-    incident = IncidentFactory(
-        affected_contracts=[exploited["vault"]],
-        affected_tokens=[exploited["vault"], exploited["asset"]],
-        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
-    )
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
+    analysis = analysed_exploit(
         rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
+        exploited=exploited,
+        affected_contracts=[exploited["vault"]],
+        tokens=[exploited["vault"], exploited["asset"]],
         from_block=exploited["from_block"],
-        assets=[exploited["vault"], exploited["asset"]],
     )
-    impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     # A small gas ceiling makes several batches per asset.
     return plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full", gas_ceiling=250_000)
 

@@ -22,8 +22,8 @@ from schemathesis.checks import not_a_server_error
 
 from governance.services import add_governor_venue
 from proposals.services import freeze_proposal
-from recovery import impact, plans
-from tests.factories import IncidentFactory, UserFactory
+from recovery import plans
+from tests.factories import UserFactory, analysed_exploit
 
 # Small enough that the module runs well under a minute; derandomized, so every run sends the
 # same cases and a failure reproduces.
@@ -49,19 +49,13 @@ def wsgi_requests_keep_the_test_transaction() -> Iterator[None]:
 def real_ids(anvil, demo, exploited, chain_settings) -> dict[str, object]:
     """An incident, its completed analysis, a plan, its frozen proposal and the dev governor's
     venue, for path parameters that exist."""
-    incident = IncidentFactory(
-        affected_contracts=[exploited["vault"]],
-        affected_tokens=[exploited["vault"], exploited["asset"]],
-        exploiter_addresses=[exploited["attacker"], exploited["drainer"]],
-    )
-    analysis = impact.request_impact(
-        incident_id=incident.pk,
+    analysis = analysed_exploit(
         rpc_url=anvil.url,
-        rollback_block=exploited["rollback_block"],
-        reference_block=exploited["reference_block"],
+        exploited=exploited,
+        affected_contracts=[exploited["vault"]],
+        tokens=[exploited["vault"], exploited["asset"]],
         from_block=exploited["from_block"],
     )
-    analysis = impact.compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
     plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full")
     proposal, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
     venue = add_governor_venue(
@@ -71,7 +65,7 @@ def real_ids(anvil, demo, exploited, chain_settings) -> dict[str, object]:
         rpc_url=anvil.url,
     )
     return {
-        "incident_id": incident.pk,
+        "incident_id": analysis.incident_id,
         "analysis_id": analysis.pk,
         "plan_id": plan.pk,
         "proposal_id": proposal.pk,

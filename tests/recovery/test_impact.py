@@ -27,6 +27,7 @@ from recovery.models import (
     RecoveryPlan,
 )
 from tests.factories import UserFactory
+from tests.rpc_proxy import RpcProxy
 
 
 def _request(anvil, exploited, **extra):
@@ -375,45 +376,19 @@ def test_a_position_reader_that_does_not_fit_the_token_is_refused(anvil, exploit
     assert ImpactAnalysis.objects.count() == 0
 
 
-class _DyingNode:
-    """A JSON-RPC proxy on 127.0.0.1 that forwards to anvil, then drops every connection after
-    ``logs_budget`` eth_getLogs requests: a node failing in the middle of a scan."""
+class _DyingNode(RpcProxy):
+    """Forwards to anvil, then drops every connection after ``logs_budget`` eth_getLogs
+    requests: a node failing in the middle of a scan."""
 
     def __init__(self, upstream: str, logs_budget: int) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.logs_seen, self.logs_budget = 0, logs_budget
+        super().__init__(upstream)
 
-        import requests
-
-        proxy = self
-        self.logs_seen = 0
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if b"eth_getLogs" in body:
-                    proxy.logs_seen += 1
-                    if proxy.logs_seen > logs_budget:
-                        self.close_connection = True
-                        self.connection.close()
-                        return
-                reply = requests.post(upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10)
-                self.send_response(reply.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply.content)))
-                self.end_headers()
-                self.wfile.write(reply.content)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def forward(self, body: bytes) -> bool:
+        if b"eth_getLogs" not in body:
+            return True
+        self.logs_seen += 1
+        return self.logs_seen <= self.logs_budget
 
 
 @pytest.mark.django_db

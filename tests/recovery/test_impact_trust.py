@@ -27,6 +27,7 @@ from recovery.models import (
     IncidentStatus,
 )
 from tests.recovery.test_impact import _open, _request, _user
+from tests.rpc_proxy import RpcProxy
 
 
 def _mine(w3, blocks: int = 1) -> None:
@@ -163,42 +164,19 @@ def test_a_failed_analysis_puts_its_incident_back_to_open(anvil, w3, exploited, 
     assert Incident.objects.get(pk=incident.pk).status == IncidentStatus.OPEN
 
 
-class _CancellingNode:
-    """A JSON-RPC proxy to anvil that cancels the analysis when the first balanceOf batch passes:
+class _CancellingNode(RpcProxy):
+    """Forwards to anvil, and cancels the analysis when the first balanceOf batch passes:
     after the scan's last checkpoint, while the cross-check runs, just before the final store."""
 
     def __init__(self, upstream: str, analysis_id: int) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.analysis_id, self.cancelled = analysis_id, False
+        super().__init__(upstream)
 
-        import requests
-
-        proxy = self
-        self.cancelled = False
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if not proxy.cancelled and b"0x70a08231" in body:
-                    proxy.cancelled = True
-                    impact.cancel_impact(analysis_id=analysis_id)  # another connection, as in production
-                reply = requests.post(upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10)
-                self.send_response(reply.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply.content)))
-                self.end_headers()
-                self.wfile.write(reply.content)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def forward(self, body: bytes) -> bool:
+        if not self.cancelled and b"0x70a08231" in body:
+            self.cancelled = True
+            impact.cancel_impact(analysis_id=self.analysis_id)  # another connection, as in production
+        return True
 
 
 @pytest.mark.django_db(transaction=True)

@@ -328,12 +328,16 @@ def test_a_tree_built_with_a_helper_process_matches_openzeppelin() -> None:
 def test_a_refused_fork_falls_back_to_building_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     # The one stand-in in this suite: an OS that refuses fork() (a process limit), which a
     # root session cannot provoke for real. Nothing of ours is replaced.
+    refused = []
+
     def refuse() -> int:
+        refused.append(True)
         raise OSError("fork refused")
 
     values = address_amount_values(100)
     monkeypatch.setattr("recovery.merkle.os.fork", refuse)
     tree = StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=True)
+    assert refused, "the build never tried to fork: the fallback was not exercised"
     assert tree.dump() == StandardMerkleTree.of(values, ADDRESS_AMOUNT, parallel=False).dump()
 
 
