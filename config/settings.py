@@ -231,6 +231,16 @@ IMPACT_REQUEUE_AFTER_SECONDS = _env_int("IMPACT_REQUEUE_AFTER_SECONDS", default=
 IMPACT_RUNNING_LEASE_SECONDS = _env_int("IMPACT_RUNNING_LEASE_SECONDS", default=600)
 DEVCHAIN_STATE_FILE = VAR_DIR / "devchain.json"
 
+# --- Proposals and governance ---
+# Distinct committee members whose EIP-712 sign-off a document needs before it may be published.
+SIGNOFF_THRESHOLD = _env_int("SIGNOFF_THRESHOLD", default=2)
+# How often the indexer follows published proposals (Celery beat), in seconds.
+GOVERNANCE_FOLLOW_INTERVAL_SECONDS = _env_int("GOVERNANCE_FOLLOW_INTERVAL_SECONDS", default=15)
+# Queue and execute passed proposals without waiting for an executor's action.
+GOVERNANCE_AUTO_EXECUTE = _env_bool("GOVERNANCE_AUTO_EXECUTE", default=False)
+# Gasless ballots one voter may have relayed per hour.
+BALLOT_RELAY_PER_VOTER_PER_HOUR = _env_int("BALLOT_RELAY_PER_VOTER_PER_HOUR", default=5)
+
 
 def _key_setting(role: str, dev_default: str) -> dict[str, str]:
     """Key material of one role: a hex key, or an encrypted keystore file and its password.
@@ -255,6 +265,9 @@ LIFEBOAT_KEYS = {
     "relayer": _key_setting("RELAYER", devkeys.RELAYER_KEY),
     "committee": _key_setting("COMMITTEE", devkeys.COMMITTEE_KEY),
 }
+# Sends `propose`: PROPOSER_PRIVATE_KEY or PROPOSER_KEYSTORE, and with neither the relayer's key.
+_proposer = _key_setting("PROPOSER", "")
+LIFEBOAT_KEYS["proposer"] = _proposer if _proposer["private_key"] or _proposer["keystore"] else LIFEBOAT_KEYS["relayer"]
 
 # Strings masked wherever they would leave the process (log records, start-up errors): the
 # configured URLs (a URL's password, path and query too) and key material. Every record that

@@ -4,7 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import errors
 from governance import apis as governance_apis
+from governance import apis_ballots, apis_following, apis_publishing
 from proposals import apis as proposal_apis
+from proposals import apis_rehearsal, apis_safe, apis_signoff
 from recovery import apis
 from recovery import views as recovery_views
 
@@ -36,6 +38,12 @@ urlpatterns = [
         name="proposal-document",
     ),
     path("api/proposals/<int:proposal_id>/body.md", proposal_apis.ProposalBodyApi.as_view(), name="proposal-body"),
+    *apis_rehearsal.urlpatterns,
+    *apis_signoff.urlpatterns,
+    *apis_safe.urlpatterns,
+    *apis_publishing.urlpatterns,
+    *apis_following.urlpatterns,
+    *apis_ballots.urlpatterns,
     # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).
     re_path(r"^api/", errors.api_not_found),
 ]

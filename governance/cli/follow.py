@@ -1,0 +1,7 @@
+"""(to be written)"""
+
+from argparse import _SubParsersAction
+
+
+def add_parsers(sub: _SubParsersAction) -> None:
+    return None
