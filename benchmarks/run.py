@@ -44,6 +44,16 @@ RUNS = {
         ["--rows", "1000000", "--rounds", "3"],
         ["--rows", "20000", "--save-rows", "500", "--rounds", "2"],
     ),
+    "indexing": (
+        "indexing_bench.py",
+        ["--votes", "10000", "--rounds", "5"],
+        ["--votes", "2000", "--per-tx", "500", "--rounds", "2"],
+    ),
+    "rehearsal": (
+        "rehearsal_bench.py",
+        ["--accounts", "10000", "--rounds", "3"],
+        ["--accounts", "1000", "--rounds", "1"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 

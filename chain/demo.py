@@ -221,3 +221,30 @@ def exploit_vault(
     drainer, deployed = _deploy(w3, attacker, "VaultDrainer", attacker.address)
     receipt = send(w3, attacker, drainer.functions.drain(deployment.address("vault"), list(victims), attacker.address))
     return deployed, receipt["transactionHash"].to_0x_hex()
+
+
+def fund_recovery_executor(
+    w3: Web3, deployment: DemoDeployment, *, deployer: LocalAccount, token: str, amount: int
+) -> int:
+    """Send the RecoveryExecutor ``amount`` of ``token`` (the recovered funds a restitute plan pays out).
+
+    The demo asset is minted; vault shares are bought by depositing enough of the asset, rounded up
+    (the vault prices a deposit down). Returns the executor's balance of ``token`` afterwards.
+    """
+    executor = deployment.address("recovery_executor")
+    asset = bind(w3, "DemoAsset", deployment.address("asset"))
+    vault = bind(w3, "DemoVault", deployment.address("vault"))
+    if Web3.to_checksum_address(token) == asset.address:
+        send(w3, deployer, asset.functions.mint(executor, amount))
+        return int(asset.functions.balanceOf(executor).call())
+    if Web3.to_checksum_address(token) != vault.address:
+        raise ValueError(f"{token} is neither the demo asset nor the demo vault: fund the executor yourself")
+    missing = amount - int(vault.functions.balanceOf(executor).call())
+    while missing > 0:
+        # convertToAssets rounds down: one unit more per share bought covers the rounding.
+        assets = int(vault.functions.convertToAssets(missing).call()) + 1 + missing // 10**ASSET_DECIMALS
+        send(w3, deployer, asset.functions.mint(deployer.address, assets))
+        send(w3, deployer, asset.functions.approve(vault.address, assets))
+        send(w3, deployer, vault.functions.deposit(assets, executor))
+        missing = amount - int(vault.functions.balanceOf(executor).call())
+    return int(vault.functions.balanceOf(executor).call())

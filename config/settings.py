@@ -236,10 +236,25 @@ DEVCHAIN_STATE_FILE = VAR_DIR / "devchain.json"
 SIGNOFF_THRESHOLD = _env_int("SIGNOFF_THRESHOLD", default=2)
 # How often the indexer follows published proposals (Celery beat), in seconds.
 GOVERNANCE_FOLLOW_INTERVAL_SECONDS = _env_int("GOVERNANCE_FOLLOW_INTERVAL_SECONDS", default=15)
+CELERY_BEAT_SCHEDULE["follow-proposals"] = {
+    "task": "governance.follow_proposals",
+    "schedule": float(GOVERNANCE_FOLLOW_INTERVAL_SECONDS),
+}
+# Does nothing unless GOVERNANCE_AUTO_EXECUTE is on.
+CELERY_BEAT_SCHEDULE["advance-publications"] = {
+    "task": "governance.advance_publications",
+    "schedule": float(GOVERNANCE_FOLLOW_INTERVAL_SECONDS),
+}
 # Queue and execute passed proposals without waiting for an executor's action.
 GOVERNANCE_AUTO_EXECUTE = _env_bool("GOVERNANCE_AUTO_EXECUTE", default=False)
 # Gasless ballots one voter may have relayed per hour.
 BALLOT_RELAY_PER_VOTER_PER_HOUR = _env_int("BALLOT_RELAY_PER_VOTER_PER_HOUR", default=5)
+# Seconds a ballot relay waits for its receipt before answering 202 (the periodic task finishes it).
+BALLOT_RELAY_RECEIPT_TIMEOUT_SECONDS = _env_int("BALLOT_RELAY_RECEIPT_TIMEOUT_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["resume-ballot-relays"] = {
+    "task": "governance.tasks_ballots.resume_ballot_relays",
+    "schedule": 60.0,
+}
 
 
 def _key_setting(role: str, dev_default: str) -> dict[str, str]:

@@ -28,6 +28,8 @@ class Migration(migrations.Migration):
                 ('proposer', models.CharField(max_length=42)),
                 ('tx_hash', models.CharField(blank=True, help_text='The propose transaction', max_length=66)),
                 ('signed_tx', models.BinaryField(blank=True, help_text='The signed propose transaction, re-sent on retry', null=True)),
+                ('nonce', models.PositiveBigIntegerField(blank=True, help_text="The proposer's nonce the signed tx uses", null=True)),
+                ('sent_block', models.PositiveBigIntegerField(blank=True, help_text='The head block when the propose was signed: retries look for it from here', null=True)),
                 ('created_block', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('created_block_hash', models.CharField(blank=True, max_length=66)),
                 ('error', models.TextField(blank=True)),

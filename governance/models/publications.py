@@ -50,6 +50,10 @@ class Publication(models.Model):
     proposer = models.CharField(max_length=42)
     tx_hash = models.CharField(max_length=66, blank=True, help_text="The propose transaction")
     signed_tx = models.BinaryField(null=True, blank=True, help_text="The signed propose transaction, re-sent on retry")
+    nonce = models.PositiveBigIntegerField(null=True, blank=True, help_text="The proposer's nonce the signed tx uses")
+    sent_block = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The head block when the propose was signed: retries look for it from here"
+    )
     created_block = models.PositiveBigIntegerField(null=True, blank=True)
     created_block_hash = models.CharField(max_length=66, blank=True)
     error = models.TextField(blank=True)

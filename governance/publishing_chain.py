@@ -1,0 +1,349 @@
+"""The chain side of publishing, queueing and executing a proposal on an OpenZeppelin Governor (v5).
+
+Plain web3, no Django (it belongs with ``chain/``; kept here while publishing is the only
+user). Every node failure comes out as ``RpcUnavailable``, every revert as ``Reverted`` with
+the governor's custom error decoded, so the services above handle two exceptions, not web3's.
+
+Facts this relies on (``@openzeppelin/contracts`` 5.7.0, ``governance/Governor.sol``):
+- ``hashProposal`` is ``uint256(keccak256(abi.encode(targets, values, calldatas, descriptionHash)))``
+  and names neither the chain nor the governor; a ``GovernorSequentialProposalId`` governor
+  numbers proposals 1, 2, 3 instead and maps the hash to its number (``getProposalId``).
+- ``ProposalCreated`` indexes nothing, so the log is found by scanning the governor's logs
+  and comparing its fields.
+- ``propose`` checks ``getVotes(proposer, clock() - 1) >= proposalThreshold()``.
+"""
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from eth_abi import encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from chain.artifacts import bind
+from chain.errors import Reverted, RpcUnavailable
+from chain.redaction import redact, redact_url
+from chain.transact import reverts_as_chain_errors
+
+# IGovernor.ProposalState, in the enum's order: ``state(id)`` returns the index.
+PROPOSAL_STATES = ("pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed")
+# A broadcast the node answers with one of these was sent before (by us, with the same bytes).
+_ALREADY_SENT = ("already known", "known transaction", "nonce too low", "already imported")
+# Log scans in pages of this many blocks (well under the usual node limits).
+_LOG_PAGE = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorCall:
+    target: str
+    value: int
+    calldata: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPropose:
+    raw: bytes
+    tx_hash: str
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedProposal:
+    """A ``ProposalCreated`` log, with the block it is in."""
+
+    proposal_id: int
+    proposer: str
+    description_hash: str
+    targets: tuple[str, ...]
+    values: tuple[int, ...]
+    calldatas: tuple[bytes, ...]
+    vote_start: int
+    vote_end: int
+    block_number: int
+    block_hash: str
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalStatus:
+    """What the governor says about a proposal, read at ``block_number``."""
+
+    state: str
+    deadline: int  # clock units (re-read: a late quorum moves it)
+    needs_queuing: bool
+    eta: int  # seconds (a timestamp); 0 until queued
+    block_number: int
+    block_timestamp: int
+    clock: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedPlan:
+    """A ``PlanApproved`` log of the RecoveryExecutor."""
+
+    plan_id: int
+    batches_root: str
+    token: str
+    mode: int
+    batch_count: int
+    budget: int
+    log_index: int
+
+
+def description_hash(description: str) -> bytes:
+    return keccak(text=description)
+
+
+def hash_proposal(calls: Sequence[GovernorCall], description: str) -> int:
+    """The id a hashing governor gives the proposal: ``hashProposal`` computed here."""
+    types = ["address[]", "uint256[]", "bytes[]", "bytes32"]
+    encoded = encode(types, [*call_columns(calls), description_hash(description)])
+    return int.from_bytes(keccak(encoded), "big")
+
+
+def call_columns(calls: Sequence[GovernorCall]) -> tuple[list[str], list[int], list[bytes]]:
+    """(targets, values, calldatas): the three arrays every governor function takes."""
+    return [to_checksum_address(c.target) for c in calls], [c.value for c in calls], [c.calldata for c in calls]
+
+
+def governor_contract(w3: Web3, address: str) -> Contract:
+    # The dev governor's ABI is IGovernor's (plus its extensions): any v5 governor answers it.
+    return bind(w3, "LifeboatGovernor", address)
+
+
+@contextlib.contextmanager
+def node_errors(w3: Web3) -> Iterator[None]:
+    """Turn transport failures into ``RpcUnavailable`` (redacted: the URL may hold a key)."""
+    try:
+        yield
+    except (requests.RequestException, OSError, TimeExhausted) as error:
+        raise _unavailable(w3, error) from None
+    except Web3RPCError as error:
+        if "revert" in str(error).lower():
+            raise Reverted(redact(str(error).splitlines()[0][:200], secrets=[_url(w3)])) from None
+        raise _unavailable(w3, error) from None
+
+
+def _url(w3: Web3) -> str:
+    return str(getattr(w3.provider, "endpoint_uri", "?"))
+
+
+def _unavailable(w3: Web3, error: BaseException) -> RpcUnavailable:
+    url = _url(w3)
+    reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+    return RpcUnavailable(f"the node at {redact_url(url)} failed: {redact(reason, secrets=[url])}")
+
+
+def clock_of(w3: Web3, governor: Contract) -> int:
+    """The governor's ERC-6372 clock (block numbers when it has no ``clock()``)."""
+    with node_errors(w3):
+        try:
+            return int(reverts_as_chain_errors(governor.functions.clock().call))
+        except Reverted:
+            return int(w3.eth.block_number)
+
+
+def proposer_votes(w3: Web3, governor: Contract, proposer: str) -> tuple[int, int, int]:
+    """``(votes at clock - 1, proposalThreshold, clock - 1)``, as ``propose`` checks them."""
+    timepoint = clock_of(w3, governor) - 1
+    with node_errors(w3):
+        votes = reverts_as_chain_errors(governor.functions.getVotes(proposer, timepoint).call)
+        threshold = reverts_as_chain_errors(governor.functions.proposalThreshold().call)
+    return int(votes), int(threshold), timepoint
+
+
+def head(w3: Web3) -> tuple[int, str, int]:
+    """``(number, hash, timestamp)`` of the head block."""
+    with node_errors(w3):
+        block = w3.eth.get_block("latest")
+    return int(block["number"]), block["hash"].to_0x_hex(), int(block["timestamp"])
+
+
+def pending_nonce(w3: Web3, address: str) -> int:
+    with node_errors(w3):
+        return int(w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+
+
+def mined_nonce(w3: Web3, address: str) -> int:
+    with node_errors(w3):
+        return int(w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
+
+
+def sign_propose(
+    w3: Web3, account: LocalAccount, governor: Contract, calls: Sequence[GovernorCall], description: str, *, nonce: int
+) -> SignedPropose:
+    """The signed ``propose`` at ``nonce``; the gas is estimated, so a refusal raises ``Reverted`` here."""
+    function = governor.functions.propose(*call_columns(calls), description)
+    with node_errors(w3):
+        tx = reverts_as_chain_errors(
+            lambda: function.build_transaction(
+                {"from": account.address, "nonce": nonce, "chainId": int(w3.eth.chain_id)}
+            )
+        )
+    tx.pop("from", None)
+    signed = account.sign_transaction(tx)
+    return SignedPropose(raw=bytes(signed.raw_transaction), tx_hash=signed.hash.to_0x_hex(), nonce=nonce)
+
+
+def broadcast(w3: Web3, raw: bytes) -> None:
+    """Send signed bytes; a node that already has them (or has mined them) counts as sent."""
+    try:
+        with node_errors(w3):
+            w3.eth.send_raw_transaction(raw)
+    except RpcUnavailable as error:
+        if any(marker in str(error).lower() for marker in _ALREADY_SENT):
+            return
+        raise
+
+
+def find_receipt(w3: Web3, tx_hash: str) -> TxReceipt | None:
+    with node_errors(w3):
+        try:
+            return w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+
+def wait_receipt(w3: Web3, tx_hash: str, *, timeout: float = 120) -> TxReceipt | None:
+    """The receipt once mined; None when it is still not mined after ``timeout`` seconds."""
+    with node_errors(w3):
+        try:
+            return w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.05)
+        except TimeExhausted:
+            return None
+
+
+def _created(event: Any) -> CreatedProposal:
+    args = event["args"]
+    return CreatedProposal(
+        proposal_id=int(args["proposalId"]),
+        proposer=to_checksum_address(args["proposer"]),
+        description_hash="0x" + description_hash(args["description"]).hex(),
+        targets=tuple(to_checksum_address(t) for t in args["targets"]),
+        values=tuple(int(v) for v in args["values"]),
+        calldatas=tuple(bytes(c) for c in args["calldatas"]),
+        vote_start=int(args["voteStart"]),
+        vote_end=int(args["voteEnd"]),
+        block_number=int(event["blockNumber"]),
+        block_hash=event["blockHash"].to_0x_hex(),
+        tx_hash=event["transactionHash"].to_0x_hex(),
+    )
+
+
+def created_in_receipt(governor: Contract, receipt: TxReceipt) -> list[CreatedProposal]:
+    """The ``ProposalCreated`` logs the governor emitted in ``receipt``."""
+    events = governor.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+    return [_created(e) for e in events if e["address"] == governor.address]
+
+
+def find_created(
+    w3: Web3, governor: Contract, *, from_block: int, description_hash_hex: str, proposer: str
+) -> CreatedProposal | None:
+    """The first ``ProposalCreated`` since ``from_block`` by ``proposer`` with this description hash."""
+    last, _, _ = head(w3)
+    start = from_block
+    while start <= last:
+        end = min(start + _LOG_PAGE - 1, last)
+        with node_errors(w3):
+            events = governor.events.ProposalCreated().get_logs(from_block=start, to_block=end)
+        for event in events:
+            created = _created(event)
+            if created.description_hash == description_hash_hex and created.proposer == proposer:
+                return created
+        start = end + 1
+    return None
+
+
+def proposal_exists(w3: Web3, governor: Contract, proposal_id: int) -> bool:
+    """Whether the governor knows ``proposal_id`` (its snapshot is set at creation, never 0 after)."""
+    with node_errors(w3):
+        return int(reverts_as_chain_errors(governor.functions.proposalSnapshot(proposal_id).call)) != 0
+
+
+def governor_proposal_id(w3: Web3, governor: Contract, calls: Sequence[GovernorCall], description: str) -> int | None:
+    """The governor's own ``getProposalId`` (None when it has none, or reverts for an unknown proposal)."""
+    try:
+        with node_errors(w3):
+            return int(
+                reverts_as_chain_errors(
+                    governor.functions.getProposalId(*call_columns(calls), description_hash(description)).call
+                )
+            )
+    except Reverted:
+        return None
+
+
+def read_status(w3: Web3, governor: Contract, proposal_id: int) -> ProposalStatus:
+    """State, deadline, whether it needs queuing and its ETA, all read at the head block."""
+    number, _, timestamp = head(w3)
+
+    def read(name: str) -> Any:
+        function = getattr(governor.functions, name)(proposal_id)
+        with node_errors(w3):
+            return reverts_as_chain_errors(lambda: function.call(block_identifier=number))
+
+    names = ("state", "proposalDeadline", "proposalNeedsQueuing", "proposalEta")
+    state, deadline, needs, eta = (read(name) for name in names)
+    return ProposalStatus(
+        state=PROPOSAL_STATES[int(state)],
+        deadline=int(deadline),
+        needs_queuing=bool(needs),
+        eta=int(eta),
+        block_number=number,
+        block_timestamp=timestamp,
+        clock=clock_of(w3, governor),
+    )
+
+
+def send_outcome(
+    w3: Web3, account: LocalAccount, governor: Contract, action: str, calls: Sequence[GovernorCall], description: str
+) -> TxReceipt:
+    """Send ``queue`` or ``execute`` for the proposal from ``account`` and wait for its receipt."""
+    from chain.transact import send
+
+    function = getattr(governor.functions, action)(*call_columns(calls), description_hash(description))
+    with node_errors(w3):
+        return send(w3, account, function)  # type: ignore[return-value]
+
+
+def plans_approved(w3: Web3, recovery_executor: str, receipt: TxReceipt) -> list[ApprovedPlan]:
+    """The RecoveryExecutor's ``PlanApproved`` logs in ``receipt``."""
+    executor = bind(w3, "RecoveryExecutor", recovery_executor)
+    events = executor.events.PlanApproved().process_receipt(receipt, errors=DISCARD)
+    return [
+        ApprovedPlan(
+            plan_id=int(e["args"]["planId"]),
+            batches_root="0x" + bytes(e["args"]["batchesRoot"]).hex(),
+            token=to_checksum_address(e["args"]["token"]),
+            mode=int(e["args"]["mode"]),
+            batch_count=int(e["args"]["batchCount"]),
+            budget=int(e["args"]["budget"]),
+            log_index=int(e["logIndex"]),
+        )
+        for e in events
+        if e["address"] == executor.address
+    ]
+
+
+def find_outcome_tx(w3: Web3, governor: Contract, *, event: str, proposal_id: int, from_block: int) -> str | None:
+    """The transaction of the governor's ``ProposalQueued``/``ProposalExecuted`` for ``proposal_id``, if any."""
+    last, _, _ = head(w3)
+    start = from_block
+    while start <= last:
+        end = min(start + _LOG_PAGE - 1, last)
+        with node_errors(w3):
+            logs = getattr(governor.events, event)().get_logs(from_block=start, to_block=end)
+        for log in logs:
+            if int(log["args"]["proposalId"]) == proposal_id:
+                return log["transactionHash"].to_0x_hex()
+        start = end + 1
+    return None

@@ -1,0 +1,490 @@
+"""The rehearsal on a fork: run a proposal's calls and every batch it approves, then check each balance.
+
+Plain Python over JSON-RPC, no Django (``proposals/rehearsals.py`` loads the data and stores
+the report). The steps, on an anvil forked from the node at a confirmed block:
+
+1. **Calls.** The governance executor (the timelock, or the governor itself) is impersonated
+   and sends every call of the proposal in order, as ``execute`` would: parameter changes,
+   then ``approvePlan`` per asset. A governor runs them atomically, so one reverting call means
+   nothing is approved: the batches are then not run (the report says so).
+2. **Batches.** The account holding ``EXECUTOR_ROLE`` on the ``RecoveryExecutor`` (the executor
+   key's address) is impersonated and sends every batch with its commitment proof through
+   ``executeBatch``. A batch that reverts is recorded and the next one still runs, so one report
+   names every broken batch.
+3. **Balances.** Every recipient's payout-token balance is read at the fork block and after the
+   last step (batched ``eth_call``s, ``chain.balances.read_balances``) and must have risen by
+   exactly its allocation.
+
+Every transaction is sent with a gas price of zero on a fork whose base fee is zero, so no
+impersonated account needs ETH for gas and none has its balance changed: a call carrying
+``value`` pays it from what the executor really holds. A transaction's revert reason is read
+by replaying it with ``eth_call`` at the block before it (automining puts one transaction in
+each block), so a step costs one execution unless it fails.
+
+Numbers in the report stay JSON-exact (see ``proposals/document.py``): amounts, plan ids and
+event arguments are decimal strings; gas and counts are plain integers.
+"""
+
+import functools
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import collapse_if_tuple, event_abi_to_log_topic, keccak, to_checksum_address
+
+from chain.anvil import Anvil
+from chain.artifacts import artifact_names, load_artifact
+from chain.balances import read_balances
+from chain.errors import NotAnErc20, RpcError
+from chain.logs import RawRpc
+from chain.transact import decode_revert
+from proposals.calls import ProposalCall
+
+Progress = Callable[[str], None]
+
+EXECUTOR_ROLE = "0x" + keccak(text="EXECUTOR_ROLE").hex()
+_HAS_ROLE = keccak(text="hasRole(bytes32,address)")[:4]
+_EXECUTE_BATCH = keccak(text="executeBatch(uint256,uint256,address[],uint256[],bytes32[])")[:4]
+# How many balance mismatches the report lists (all are counted).
+MISMATCHES_SHOWN = 20
+# balanceOf calls a JSON-RPC batch: a fork fetches the slots a batch needs from the node
+# concurrently, so large batches halve a cold read of 10,000 balances.
+BALANCE_BATCH = 1_000
+# anvil automines a transaction just after answering eth_sendTransaction: poll for its receipt.
+RECEIPT_POLLS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class ForkPoint:
+    """Where the fork starts: a block at least the confirmation depth below the node's head."""
+
+    chain_id: int
+    block: int
+    block_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchToRun:
+    asset: str
+    payout_token: str
+    onchain_plan_id: int
+    index: int
+    recipients: tuple[str, ...]
+    amounts: tuple[int, ...]
+    proof: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RehearsalScript:
+    """Everything a rehearsal runs and checks (built by the service from a frozen document)."""
+
+    calls: Sequence[ProposalCall]
+    governance_executor: str  # the timelock, or the governor when it has none
+    recovery_executor: str
+    batch_executor: str  # the account that will send the batches (EXECUTOR_ROLE)
+    batches: Sequence[BatchToRun]
+    payouts: Mapping[str, Mapping[str, int]]  # payout token -> account (lowercase) -> amount it must gain
+    problems: Sequence[str] = ()  # found while building the script (stored batches off the commitment...)
+
+
+def fork_point(rpc: RawRpc, *, confirmation_depth: int) -> ForkPoint:
+    """The block to fork at: the head less ``confirmation_depth`` (never below 0), with its hash."""
+    chain_id = int(rpc.call("eth_chainId", []), 16)
+    head = int(rpc.call("eth_blockNumber", []), 16)
+    block = max(0, head - max(0, confirmation_depth))
+    header = rpc.call("eth_getBlockByNumber", [hex(block), False])
+    if not isinstance(header, dict) or not header.get("hash"):
+        raise RpcError(f"the node has no block {block} (head {head})")
+    return ForkPoint(chain_id=chain_id, block=block, block_hash=header["hash"])
+
+
+@contextmanager
+def forked(rpc_url: str, point: ForkPoint, *, progress: Progress | None = None) -> Iterator[RawRpc]:
+    """An anvil forked from ``rpc_url`` at ``point``, stopped by its PID on the way out, whatever happens.
+
+    anvil's output goes nowhere (it would print the fork URL). The fork's block at ``point`` must
+    carry the same hash as the node's: anything else is not a fork of that chain.
+
+    ``--no-storage-caching``: anvil otherwise keeps what a fork read on disk
+    (``~/.foundry/cache/rpc/<chain>/<block>``) keyed by chain and block NUMBER, and a later fork
+    of a restarted dev chain (chain 31337 again, another state at the same number) would read
+    that stale state.
+    """
+    say = progress or (lambda _line: None)
+    fork = Anvil(
+        chain_id=point.chain_id,
+        extra_args=[
+            *("--fork-url", rpc_url, "--fork-block-number", str(point.block)),
+            *("--base-fee", "0", "--no-storage-caching"),
+        ],
+    )
+    fork.start()
+    try:
+        assert fork.process is not None
+        say(f"fork started at block {point.block} of chain {point.chain_id} (anvil pid {fork.process.pid})")
+        with RawRpc(fork.url, retries=1) as rpc:
+            header = rpc.call("eth_getBlockByNumber", [hex(point.block), False])
+            if not isinstance(header, dict) or header.get("hash") != point.block_hash:
+                raise RpcError(f"the fork's block {point.block} does not carry the node's hash {point.block_hash}")
+            yield rpc
+    finally:
+        fork.stop()
+        say("fork stopped")
+
+
+def rehearse_on_fork(
+    rpc: RawRpc, script: RehearsalScript, *, point: ForkPoint, progress: Progress | None = None
+) -> dict:
+    """Run ``script`` on the fork behind ``rpc``; the report (see the module docstring)."""
+    say = progress or (lambda _line: None)
+    failures: list[str] = list(script.problems)
+    before = _read_payout_balances(rpc, script.payouts, block=point.block, failures=failures)
+
+    # Every transaction may use a whole block: a batch too large for one fails here as it would on chain.
+    gas = int(rpc.call("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
+    calls = _run_calls(rpc, script, gas=gas, say=say)
+    failed_calls = [step for step in calls if step["status"] == "reverted"]
+    failures += [
+        f"call {step['index'] + 1} ({step['summary']}) reverted: {step['revert']['shown']}" for step in failed_calls
+    ]
+
+    role = _check_executor_role(rpc, script)
+    if not role["holds"]:
+        failures.append(role["message"])
+    say(f"executor role: {role['message']}")
+
+    if failed_calls or not role["holds"] or script.problems:
+        reason = (
+            "not run: a call of the proposal reverted, so its execution would revert and approve nothing"
+            if failed_calls
+            else "not run: " + (role["message"] if not role["holds"] else "; ".join(script.problems))
+        )
+        batches = [_batch_entry(batch, status="skipped", note=reason) for batch in script.batches]
+        balances: dict[str, Any] = {"status": "skipped", "note": reason}
+        say(f"batches {reason}")
+    else:
+        batches = _run_batches(rpc, script, gas=gas, say=say)
+        failures += [
+            f"batch {step['index']} of {step['asset']} reverted: {step['revert']['shown']}"
+            for step in batches
+            if step["status"] == "reverted"
+        ]
+        head = int(rpc.call("eth_blockNumber", []), 16)
+        after = _read_payout_balances(rpc, script.payouts, block=head, failures=failures)
+        balances = _check_balances(script.payouts, before, after)
+        if balances["mismatched"]:
+            failures.append(
+                f"{balances['mismatched']} of {balances['checked']} recipients' balances did not rise by "
+                "exactly their allocation"
+            )
+        say(f"balances: {balances['checked']} checked, {balances['mismatched']} mismatched")
+
+    total_gas = sum(step.get("gas_used") or 0 for step in (*calls, *batches))
+    return {
+        "passed": not failures,
+        "failures": failures,
+        "chain_id": str(point.chain_id),
+        "fork": {"block": point.block, "hash": point.block_hash},
+        "governance_executor": to_checksum_address(script.governance_executor),
+        "recovery_executor": to_checksum_address(script.recovery_executor),
+        "batch_executor": to_checksum_address(script.batch_executor),
+        "executor_role": role,
+        "calls": calls,
+        "batches": batches,
+        "balances": balances,
+        "total_gas": total_gas,
+    }
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One sentence for people: what ran and, when it failed, the first reason."""
+    calls, batches = report.get("calls", []), report.get("batches", [])
+    balances = report.get("balances") or {}
+    ran = (
+        f"{len(calls)} call(s), {sum(1 for b in batches if b['status'] == 'ok')} of {len(batches)} batch(es) paid, "
+        f"{balances.get('matched', 0)} of {balances.get('checked', 0)} balance(s) exact, "
+        f"{report.get('total_gas', 0):,} gas, on a fork of chain {report.get('chain_id')} "
+        f"at block {report.get('fork', {}).get('block')}"
+    )
+    failures = report.get("failures") or []
+    if not failures:
+        return ran + "."
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    return f"{ran}. First failure: {failures[0]}{more}."
+
+
+# --- steps ---
+
+
+def _run_calls(rpc: RawRpc, script: RehearsalScript, *, gas: int, say: Progress) -> list[dict]:
+    sender = to_checksum_address(script.governance_executor)
+    rpc.call("anvil_impersonateAccount", [sender])
+    steps = []
+    failed = False
+    for index, call in enumerate(script.calls):
+        entry: dict[str, Any] = {
+            "index": index,
+            "target": call.target,
+            "value": str(call.value),
+            "signature": call.signature,
+            "summary": call.summary,
+            "plan_asset": call.plan_asset,
+        }
+        if failed:
+            entry.update(status="skipped", gas_used=None, revert=None, events=[], other_events={})
+        else:
+            entry.update(_transact(rpc, sender=sender, to=call.target, data=call.calldata, value=call.value, gas=gas))
+            failed = entry["status"] == "reverted"
+        steps.append(entry)
+        say(f"call {index + 1}/{len(script.calls)} {call.signature}: {_outcome(entry)}")
+    rpc.call("anvil_stopImpersonatingAccount", [sender])
+    return steps
+
+
+def _check_executor_role(rpc: RawRpc, script: RehearsalScript) -> dict[str, Any]:
+    account = to_checksum_address(script.batch_executor)
+    target = to_checksum_address(script.recovery_executor)
+    data = "0x" + (_HAS_ROLE + abi_encode(["bytes32", "address"], [bytes.fromhex(EXECUTOR_ROLE[2:]), account])).hex()
+    reply = rpc.batch([("eth_call", [{"to": target, "data": data}, "latest"])])[0]
+    answer = reply.get("result")
+    holds = isinstance(answer, str) and len(answer) == 66 and int(answer, 16) == 1
+    if holds:
+        message = f"{account} holds EXECUTOR_ROLE on the RecoveryExecutor {target}"
+    elif not isinstance(answer, str) or len(answer) != 66:
+        message = (
+            f"{target} does not answer hasRole: it is not a RecoveryExecutor (check the venue's recovery_executor)"
+        )
+    else:
+        message = (
+            f"{account} (the executor key's address) does not hold EXECUTOR_ROLE on the RecoveryExecutor {target}: "
+            f"an admin grants it with grantRole({EXECUTOR_ROLE}, {account}), or configure EXECUTOR_PRIVATE_KEY "
+            "with the key that holds it"
+        )
+    return {"account": account, "role": EXECUTOR_ROLE, "holds": holds, "message": message}
+
+
+def _run_batches(rpc: RawRpc, script: RehearsalScript, *, gas: int, say: Progress) -> list[dict]:
+    sender = to_checksum_address(script.batch_executor)
+    target = to_checksum_address(script.recovery_executor)
+    rpc.call("anvil_impersonateAccount", [sender])
+    steps = []
+    for position, batch in enumerate(script.batches):
+        data = execute_batch_calldata(batch)
+        entry = _batch_entry(batch, status="", note="")
+        entry.update(_transact(rpc, sender=sender, to=target, data=data, value=0, gas=gas))
+        steps.append(entry)
+        say(
+            f"batch {position + 1}/{len(script.batches)} (index {batch.index}, {len(batch.recipients)} recipients): "
+            f"{_outcome(entry)}"
+        )
+    rpc.call("anvil_stopImpersonatingAccount", [sender])
+    return steps
+
+
+def _batch_entry(batch: BatchToRun, *, status: str, note: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "asset": batch.asset,
+        "payout_token": batch.payout_token,
+        "plan_id": str(batch.onchain_plan_id),
+        "index": batch.index,
+        "recipients": len(batch.recipients),
+        "total": str(sum(batch.amounts)),
+    }
+    if status:
+        entry.update(status=status, note=note, gas_used=None, revert=None, events=[], other_events={})
+    return entry
+
+
+def execute_batch_calldata(batch: BatchToRun) -> str:
+    encoded = abi_encode(
+        ["uint256", "uint256", "address[]", "uint256[]", "bytes32[]"],
+        [
+            batch.onchain_plan_id,
+            batch.index,
+            [to_checksum_address(r) for r in batch.recipients],
+            list(batch.amounts),
+            [bytes.fromhex(node[2:]) for node in batch.proof],
+        ],
+    )
+    return "0x" + (_EXECUTE_BATCH + encoded).hex()
+
+
+def _transact(rpc: RawRpc, *, sender: str, to: str, data: str, value: int, gas: int) -> dict[str, Any]:
+    """Send one transaction from the impersonated ``sender``; its status, gas, revert and events."""
+    tx = {"from": sender, "to": to, "data": data, "value": hex(value), "gas": hex(gas), "gasPrice": "0x0"}
+    tx_hash = rpc.call("eth_sendTransaction", [tx])
+    receipt = wait_for_receipt(rpc, tx_hash)
+    result: dict[str, Any] = {
+        "tx_hash": tx_hash,
+        "block": int(receipt["blockNumber"], 16),
+        "gas_used": int(receipt["gasUsed"], 16),
+        "revert": None,
+    }
+    if int(receipt["status"], 16) == 1:
+        result["status"] = "ok"
+        result["events"], result["other_events"] = _events(receipt["logs"], emitter=to)
+        return result
+    result["status"] = "reverted"
+    result["events"], result["other_events"] = [], {}
+    # The state before the transaction is that of the block before its own (one transaction a block).
+    call = {key: tx[key] for key in ("from", "to", "data", "value", "gas", "gasPrice")}
+    reply = rpc.batch([("eth_call", [call, hex(result["block"] - 1)])])[0]
+    error = reply.get("error") or {}
+    revert_data = error.get("data") if isinstance(error, dict) else None
+    if isinstance(revert_data, dict):  # some nodes nest it
+        revert_data = revert_data.get("data")
+    if isinstance(revert_data, str) and revert_data.startswith("0x"):
+        name, args = decode_revert(revert_data)
+    elif error:
+        name, args = str(error.get("message", "revert"))[:200], ()
+    else:  # the replay did not revert: out of gas, or state the replay cannot see
+        name, args = "reverted (the replay at the block before did not: out of gas?)", ()
+    shown_args = [_jsonable(arg) for arg in args]
+    shown = f"{name}({', '.join(map(str, shown_args))})" if args else name
+    result["revert"] = {"error": name, "args": shown_args, "shown": shown}
+    return result
+
+
+def wait_for_receipt(rpc: RawRpc, tx_hash: str) -> dict[str, Any]:
+    for _ in range(RECEIPT_POLLS):
+        receipt = rpc.call("eth_getTransactionReceipt", [tx_hash])
+        if receipt:
+            return receipt
+        time.sleep(0.005)
+    raise RpcError(f"the fork mined no receipt for {tx_hash}")
+
+
+def _outcome(entry: Mapping[str, Any]) -> str:
+    if entry["status"] == "ok":
+        return f"ok, gas {entry['gas_used']:,}"
+    if entry["status"] == "reverted":
+        return f"REVERTED: {entry['revert']['shown']} (gas {entry['gas_used']:,})"
+    return "skipped"
+
+
+# --- balances ---
+
+
+def _read_payout_balances(
+    rpc: RawRpc, payouts: Mapping[str, Mapping[str, int]], *, block: int, failures: list[str]
+) -> dict[str, dict[str, int]]:
+    balances: dict[str, dict[str, int]] = {}
+    for token, expected in payouts.items():
+        try:
+            balances[token] = read_balances(rpc, token, list(expected), block, batch_size=BALANCE_BATCH)
+        except NotAnErc20 as error:
+            failures.append(f"the payout token's balances cannot be read: {error}")
+            balances[token] = {}
+    return balances
+
+
+def _check_balances(
+    payouts: Mapping[str, Mapping[str, int]],
+    before: Mapping[str, Mapping[str, int]],
+    after: Mapping[str, Mapping[str, int]],
+) -> dict[str, Any]:
+    checked = mismatched = 0
+    shown: list[dict[str, str]] = []
+    for token, expected in payouts.items():
+        old, new = before.get(token, {}), after.get(token, {})
+        for account, amount in expected.items():
+            checked += 1
+            start, end = old.get(account), new.get(account)
+            if start is not None and end is not None and end - start == amount:
+                continue
+            mismatched += 1
+            if len(shown) < MISMATCHES_SHOWN:
+                shown.append(
+                    {
+                        "token": to_checksum_address(token),
+                        "account": to_checksum_address(account),
+                        "expected": str(amount),
+                        "received": "unknown" if start is None or end is None else str(end - start),
+                        "before": "unknown" if start is None else str(start),
+                        "after": "unknown" if end is None else str(end),
+                    }
+                )
+    return {
+        "status": "ok" if not mismatched else "mismatched",
+        "checked": checked,
+        "matched": checked - mismatched,
+        "mismatched": mismatched,
+        "mismatches": shown,
+    }
+
+
+# --- events ---
+
+
+def _events(logs: Sequence[Mapping[str, Any]], *, emitter: str) -> tuple[list[dict], dict[str, int]]:
+    """Logs of the called contract, decoded where an artifact knows them (topic0 otherwise);
+    the other contracts' logs (a batch's Transfers) counted by name."""
+    emitter = emitter.lower()
+    own: list[dict] = []
+    others: Counter[str] = Counter()
+    for log in logs:
+        topics = log.get("topics") or []
+        if log["address"].lower() == emitter:
+            own.append(_decode_log(log))
+            continue
+        candidates = _known_events().get(topics[0]) if topics else None
+        others[candidates[0]["name"] if candidates else (topics[0] if topics else "anonymous")] += 1
+    return own, dict(sorted(others.items()))
+
+
+def _decode_log(log: Mapping[str, Any]) -> dict[str, Any]:
+    topics = log.get("topics") or []
+    data = bytes.fromhex(log.get("data", "0x")[2:])
+    for abi in _known_events().get(topics[0], []) if topics else []:
+        indexed = [item for item in abi["inputs"] if item["indexed"]]
+        if len(indexed) != len(topics) - 1:
+            continue
+        plain = [item for item in abi["inputs"] if not item["indexed"]]
+        try:
+            values = abi_decode([collapse_if_tuple(item) for item in plain], data)
+            args = {}
+            for item, topic in zip(indexed, topics[1:], strict=True):
+                kind = collapse_if_tuple(item)
+                dynamic = kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
+                args[item["name"]] = topic if dynamic else _jsonable(abi_decode([kind], bytes.fromhex(topic[2:]))[0])
+        except Exception:  # noqa: S112 - any decoding failure means "not this ABI": try the next
+            continue
+        args.update({item["name"]: _jsonable(value) for item, value in zip(plain, values, strict=True)})
+        return {"address": to_checksum_address(log["address"]), "event": abi["name"], "args": args}
+    return {"address": to_checksum_address(log["address"]), "topic0": topics[0] if topics else None}
+
+
+@functools.cache
+def _known_events() -> dict[str, list[dict]]:
+    """Every event any compiled artifact declares, by topic0 (several contracts declare Transfer)."""
+    found: dict[str, dict[str, dict]] = defaultdict(dict)
+    for name in artifact_names():
+        for entry in load_artifact(name).abi:
+            if entry.get("type") == "event" and not entry.get("anonymous"):
+                topic = "0x" + event_abi_to_log_topic(entry).hex()
+                layout = str([(item["type"], item["indexed"]) for item in entry["inputs"]])
+                found[topic].setdefault(layout, entry)
+    return {topic: list(layouts.values()) for topic, layouts in found.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    """An ABI value as JSON that stays exact: integers as decimal strings, bytes as 0x hex."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, str) and len(value) == 42 and value.startswith("0x"):
+        try:
+            return to_checksum_address(value)
+        except ValueError:
+            return value
+    return value

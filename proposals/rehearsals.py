@@ -1,0 +1,283 @@
+"""Rehearsing proposal documents: request, run on a fork, store the report, show it in the body.
+
+The chain work is ``proposals/rehearsal.py``; this module loads what it runs from the database
+(the frozen document, the plan's stored batches and allocations, the venue), stores the
+``Rehearsal`` and renders the document's body again with the result. A new rehearsal may run
+at any time; the latest one with a verdict (passed or failed) counts. One that could not run
+(``error``: the node or the fork failed) says nothing about the plan and changes nothing.
+"""
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from chain.errors import ChainError, WrongChain
+from chain.logs import RawRpc
+from chain.redaction import redact, redact_url
+from config.preflight import ConfigurationError, load_role_account
+from governance.selectors import get_governor_venue
+from proposals import document, selectors
+from proposals.calls import document_content, proposal_calls
+from proposals.exceptions import RehearsalNotFound
+from proposals.models import ProposalDocument, Rehearsal, RehearsalStatus
+from proposals.rehearsal import BatchToRun, RehearsalScript, fork_point, forked, rehearse_on_fork, summary_line
+from proposals.services import document_path
+from recovery.commitment import Batch, build_commitment
+from recovery.exceptions import ChainMismatch, ChainUnavailable
+from recovery.models import Allocation, MigrationBatch, PlanAsset
+
+VERDICTS = (RehearsalStatus.PASSED, RehearsalStatus.FAILED)
+FINISHED = (*VERDICTS, RehearsalStatus.ERROR)
+
+
+def rehearsal_path(rehearsal_id: int) -> str:
+    return f"/api/rehearsals/{rehearsal_id}/"
+
+
+def request_rehearsal(
+    *, proposal_id: int, venue_id: int, rpc_url: str, requested_by: AbstractBaseUser | None = None
+) -> Rehearsal:
+    """Check the proposal, the venue and the node, and store a pending rehearsal (run by ``run_rehearsal``).
+
+    ``ProposalNotFound`` / ``VenueNotFound`` (404); ``ChainMismatch`` (409) when the venue is on
+    another chain than the document's incident, or the node at ``rpc_url`` serves another chain
+    than the venue's; ``ChainUnavailable`` (503) when the node does not answer. Nothing is
+    stored then.
+    """
+    proposal = selectors.get_proposal(proposal_id=proposal_id)
+    venue = get_governor_venue(venue_id)
+    if venue.chain_id != proposal.incident.chain_id:
+        raise ChainMismatch(
+            f"venue {venue.pk} is on chain {venue.chain_id}, but proposal document {proposal.pk} is about "
+            f"chain {proposal.incident.chain_id}: rehearse it against a venue on chain {proposal.incident.chain_id}",
+            expected=proposal.incident.chain_id,
+            actual=venue.chain_id,
+        )
+    _require_node_chain(rpc_url=rpc_url, chain_id=venue.chain_id)
+    return Rehearsal.objects.create(
+        proposal=proposal,
+        venue=venue,
+        content_hash=proposal.content_hash,
+        status=RehearsalStatus.PENDING,
+        requested_by=requested_by,
+    )
+
+
+def run_rehearsal(*, rehearsal_id: int, rpc_url: str, progress: Callable[[str], None] | None = None) -> Rehearsal:
+    """Run a requested rehearsal on a fork of the node at ``rpc_url`` and store its report.
+
+    Idempotent: a finished rehearsal (passed, failed, error) is answered as it is. A running one
+    is run again (its worker died: a redelivered message). A failure of the node or the fork
+    ends it as ``error`` with a redacted message; the fork is stopped whatever happens.
+    """
+    with transaction.atomic():
+        try:
+            rehearsal = Rehearsal.objects.select_for_update().get(pk=rehearsal_id)
+        except Rehearsal.DoesNotExist:
+            raise RehearsalNotFound(f"there is no rehearsal {rehearsal_id}", rehearsal=rehearsal_id) from None
+        if rehearsal.status in FINISHED:
+            return rehearsal
+        rehearsal.status, rehearsal.started_at = RehearsalStatus.RUNNING, timezone.now()
+        rehearsal.save(update_fields=["status", "started_at"])
+    rehearsal = Rehearsal.objects.select_related("proposal", "venue").get(pk=rehearsal_id)
+    started = time.perf_counter()
+    try:
+        script = _script(rehearsal)
+        with RawRpc(rpc_url, timeout=settings.CHAIN_RPC_TIMEOUT) as node:
+            point = fork_point(node, confirmation_depth=settings.CONFIRMATION_DEPTH)
+        if point.chain_id != rehearsal.venue.chain_id:
+            raise WrongChain(expected=rehearsal.venue.chain_id, actual=point.chain_id, url=rpc_url)
+        with forked(rpc_url, point, progress=progress) as fork:
+            report = rehearse_on_fork(fork, script, point=point, progress=progress)
+    except (ChainError, ConfigurationError) as error:
+        message = redact(f"the rehearsal could not run: {error}", secrets=[rpc_url, *settings.LIFEBOAT_SECRETS])
+        return _finish_with_error(rehearsal_id=rehearsal_id, message=message, seconds=time.perf_counter() - started)
+    except BaseException as error:
+        # A bug (or a worker stopping): not left "running" for ever. Only the type is stored, since
+        # the message may quote a secret; the exception goes on to the log, redacted there.
+        message = f"the rehearsal stopped on an internal error ({type(error).__name__}); request another"
+        _finish_with_error(rehearsal_id=rehearsal_id, message=message, seconds=time.perf_counter() - started)
+        raise
+    seconds = time.perf_counter() - started
+    report = {
+        **report,
+        "content_hash": rehearsal.content_hash,
+        "venue": rehearsal.venue_id,
+        "wall_ms": int(seconds * 1000),
+    }
+    return _finish_with_report(rehearsal_id=rehearsal_id, point_block=point.block, report=report, seconds=seconds)
+
+
+def rehearse_proposal(
+    *,
+    proposal_id: int,
+    venue_id: int,
+    rpc_url: str,
+    requested_by: AbstractBaseUser | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Rehearsal:
+    """Request and run a rehearsal here (no worker); the stored ``Rehearsal``. Errors as ``request_rehearsal``."""
+    rehearsal = request_rehearsal(
+        proposal_id=proposal_id, venue_id=venue_id, rpc_url=rpc_url, requested_by=requested_by
+    )
+    return run_rehearsal(rehearsal_id=rehearsal.pk, rpc_url=rpc_url, progress=progress)
+
+
+# --- reads ---
+
+
+def get_rehearsal(*, rehearsal_id: int) -> Rehearsal:
+    try:
+        return Rehearsal.objects.get(pk=rehearsal_id)
+    except Rehearsal.DoesNotExist:
+        raise RehearsalNotFound(f"there is no rehearsal {rehearsal_id}", rehearsal=rehearsal_id) from None
+
+
+def list_rehearsals(*, proposal_id: int) -> QuerySet[Rehearsal]:
+    """The rehearsals of a document, newest first; ``ProposalNotFound`` for an unknown document."""
+    selectors.get_proposal(proposal_id=proposal_id)
+    return Rehearsal.objects.filter(proposal_id=proposal_id).order_by("-created_at", "-pk")
+
+
+def latest_verdict(*, proposal_id: int) -> Rehearsal | None:
+    """The document's latest rehearsal that passed or failed (one that could not run says nothing)."""
+    return (
+        Rehearsal.objects.filter(proposal_id=proposal_id, status__in=VERDICTS).order_by("-finished_at", "-pk").first()
+    )
+
+
+def passed_rehearsal(*, proposal_id: int) -> Rehearsal | None:
+    """The document's latest rehearsal with a verdict, if it passed; ``None`` if it failed or none ran."""
+    latest = latest_verdict(proposal_id=proposal_id)
+    return latest if latest is not None and latest.passed else None
+
+
+# --- internals ---
+
+
+def _require_node_chain(*, rpc_url: str, chain_id: int) -> None:
+    try:
+        with RawRpc(rpc_url, timeout=settings.CHAIN_RPC_TIMEOUT, retries=1) as node:
+            actual = int(node.call("eth_chainId", []), 16)
+    except ChainError as error:
+        raise ChainUnavailable(
+            redact(f"the node at {rpc_url} failed: {error}", secrets=[rpc_url, *settings.LIFEBOAT_SECRETS])
+        ) from None
+    if actual != chain_id:
+        raise ChainMismatch(
+            f"the venue is on chain {chain_id}, but the node at {redact_url(rpc_url)} serves chain {actual}",
+            expected=chain_id,
+            actual=actual,
+        )
+
+
+def _script(rehearsal: Rehearsal) -> RehearsalScript:
+    """What the rehearsal runs: the document's calls, the plan's stored batches with their proofs,
+    and the allocations each recipient must receive (summed per payout token)."""
+    proposal, venue = rehearsal.proposal, rehearsal.venue
+    content = document_content(proposal.canonical_bytes)
+    rows = {
+        row.asset: row
+        for row in PlanAsset.objects.filter(plan_id=proposal.plan_id).defer("allocation_dump", "allocation_nodes")
+    }
+    batches: list[BatchToRun] = []
+    payouts: dict[str, dict[str, int]] = defaultdict(dict)
+    problems: list[str] = []
+    for entry in content["assets"]:
+        row = rows.get(entry["asset"])
+        if not entry["batch_count"] or row is None:
+            continue
+        stored = [
+            Batch(index=index, recipients=tuple(recipients), amounts=tuple(int(a) for a in amounts))
+            for index, recipients, amounts in MigrationBatch.objects.filter(plan_asset=row)
+            .order_by("index")
+            .values_list("index", "recipients", "amounts")
+        ]
+        tree = build_commitment(stored) if stored else None
+        if tree is None or tree.root != entry["commitment_root"] or len(stored) != entry["batch_count"]:
+            problems.append(
+                f"{entry['asset']}: the {len(stored)} stored batches make commitment root "
+                f"{tree.root if tree else 'none'}, not the document's {entry['commitment_root']} "
+                f"over {entry['batch_count']} batches"
+            )
+            continue
+        plan_id = int(entry["onchain_plan_id"])
+        batches += [
+            BatchToRun(
+                asset=entry["asset"],
+                payout_token=entry["payout_token"],
+                onchain_plan_id=plan_id,
+                index=batch.index,
+                recipients=batch.recipients,
+                amounts=batch.amounts,
+                proof=tuple(tree.get_proof(position)),
+            )
+            for position, batch in enumerate(stored)
+        ]
+        expected = payouts[entry["payout_token"].lower()]
+        for account, amount in Allocation.objects.filter(plan_asset=row).values_list("account", "amount"):
+            if int(amount):
+                expected[account.lower()] = expected.get(account.lower(), 0) + int(amount)
+    return RehearsalScript(
+        calls=proposal_calls(content, recovery_executor=venue.recovery_executor),
+        governance_executor=venue.executor,
+        recovery_executor=venue.recovery_executor,
+        batch_executor=load_role_account("executor").address,
+        batches=batches,
+        payouts=dict(payouts),
+        problems=problems,
+    )
+
+
+def _finish_with_error(*, rehearsal_id: int, message: str, seconds: float) -> Rehearsal:
+    with transaction.atomic():
+        rehearsal = Rehearsal.objects.select_for_update().get(pk=rehearsal_id)
+        rehearsal.status, rehearsal.error, rehearsal.seconds = RehearsalStatus.ERROR, message, seconds
+        rehearsal.summary = message
+        rehearsal.finished_at = timezone.now()
+        rehearsal.save(update_fields=["status", "error", "summary", "seconds", "finished_at"])
+    return rehearsal
+
+
+def _finish_with_report(*, rehearsal_id: int, point_block: int, report: dict, seconds: float) -> Rehearsal:
+    report_hash = document.content_hash(document.canonical_json(report))
+    with transaction.atomic():
+        rehearsal = Rehearsal.objects.select_for_update().get(pk=rehearsal_id)
+        rehearsal.status = RehearsalStatus.PASSED if report["passed"] else RehearsalStatus.FAILED
+        rehearsal.report, rehearsal.report_hash = report, report_hash
+        rehearsal.summary = summary_line(report)
+        rehearsal.chain_id = int(report["chain_id"])
+        rehearsal.fork_block, rehearsal.fork_block_hash = point_block, report["fork"]["hash"]
+        rehearsal.total_gas, rehearsal.seconds = report["total_gas"], seconds
+        rehearsal.finished_at = timezone.now()
+        rehearsal.save()
+        _render_body(proposal_id=rehearsal.proposal_id)
+    return rehearsal
+
+
+def _render_body(*, proposal_id: int) -> None:
+    """Render the document's body again with its latest verdict (the body is not hashed)."""
+    proposal = ProposalDocument.objects.select_for_update().get(pk=proposal_id)
+    latest = latest_verdict(proposal_id=proposal_id)
+    status = (
+        None
+        if latest is None
+        else document.RehearsalStatus(
+            passed=latest.passed,
+            report_hash=latest.report_hash,
+            summary=f"{latest.summary} Report: {rehearsal_path(latest.pk)}",
+        )
+    )
+    proposal.body = document.render_markdown(
+        document_content(proposal.canonical_bytes),
+        content_hash=proposal.content_hash,
+        document_url=document_path(proposal.pk),
+        rehearsal=status,
+    )
+    proposal.save(update_fields=["body"])

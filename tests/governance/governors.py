@@ -1,0 +1,177 @@
+"""Shared set-up for publishing and outcome tests: the two governor shapes, a frozen real plan, votes and time.
+
+The dev governor (fixture ``demo``): block clock, a TimelockController, hashed proposal ids,
+threshold 0. The timestamp governor (``timestamp_stack``, the same contracts as
+tests/governance/test_timestamp_governor.py): timestamp clock, no timelock, sequential ids,
+threshold 10**18. Its RecoveryExecutor's approver is the governor itself.
+"""
+
+import pytest
+from django.conf import settings
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from chain.artifacts import bind, factory
+from chain.demo import holder_account
+from chain.transact import send
+from governance import services
+from governance.models import GovernorVenue
+from proposals.models import ProposalDocument
+from proposals.services import freeze_proposal
+from recovery import plans
+from tests.factories import analysed_exploit
+
+SUPPLY = 1_000_000 * 10**18
+DELAY_SECONDS, PERIOD_SECONDS, THRESHOLD, QUORUM_PERCENT = 3_600, 86_400, 10**18, 10
+LATE_QUORUM_SECONDS = 7_200
+FOR, AGAINST = 1, 0
+
+
+def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: object) -> str:
+    return send(w3, deployer, factory(w3, name).constructor(*args))["contractAddress"]
+
+
+@pytest.fixture
+def timestamp_stack(w3, demo, deployer, executor_account, committee_account) -> dict[str, str]:
+    token = _deploy(w3, deployer, "TimestampVotesToken", deployer.address, SUPPLY)
+    send(w3, deployer, bind(w3, "TimestampVotesToken", token).functions.delegate(deployer.address))
+    governor = _deploy(
+        w3,
+        deployer,
+        "TimestampGovernor",
+        token,
+        DELAY_SECONDS,
+        PERIOD_SECONDS,
+        THRESHOLD,
+        QUORUM_PERCENT,
+        LATE_QUORUM_SECONDS,
+    )
+    recovery_executor = _deploy(
+        w3, deployer, "RecoveryExecutor", governor, governor, executor_account.address, committee_account.address
+    )
+    increase_time(w3, 10)  # the supply checkpoint strictly before the quorum's timepoint
+    return {"token": token, "governor": governor, "recovery_executor": recovery_executor}
+
+
+def dev_venue(demo, anvil) -> GovernorVenue:
+    return services.add_governor_venue(
+        chain_id=demo.chain_id,
+        governor=demo.address("governor"),
+        recovery_executor=demo.address("recovery_executor"),
+        rpc_url=anvil.url,
+    )
+
+
+def timestamp_venue(demo, anvil, stack: dict[str, str]) -> GovernorVenue:
+    return services.add_governor_venue(
+        chain_id=demo.chain_id,
+        governor=stack["governor"],
+        recovery_executor=stack["recovery_executor"],
+        rpc_url=anvil.url,
+    )
+
+
+def frozen_document(anvil, exploited, *, changes=(), budget: int | None = None) -> ProposalDocument:
+    """A real plan (the exploited demo vault, restitute) frozen into its proposal document."""
+    analysis = analysed_exploit(rpc_url=anvil.url, exploited=exploited, affected_contracts=[exploited["vault"]])
+    return frozen_version(analysis, exploited, changes=changes, budget=budget)
+
+
+def frozen_version(analysis, exploited, *, changes=(), budget: int | None = None) -> ProposalDocument:
+    if budget is None:
+        plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full", parameter_changes=changes)
+    else:
+        plan = plans.build_plan(
+            analysis_id=analysis.pk,
+            mode="restitute",
+            policy="pro_rata",
+            budgets={exploited["vault"]: str(budget)},
+            parameter_changes=changes,
+        )
+    document, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
+    return document
+
+
+def proposer_address() -> str:
+    from config.preflight import load_role_account
+
+    return load_role_account("proposer").address
+
+
+def mine(w3: Web3, blocks: int = 1) -> None:
+    w3.provider.make_request("anvil_mine", [hex(blocks)])
+
+
+def increase_time(w3: Web3, seconds: int) -> None:
+    w3.provider.make_request("evm_increaseTime", [seconds])
+    w3.provider.make_request("evm_mine", [])
+
+
+def give_votes(w3: Web3, deployer: LocalAccount, token_name: str, token: str, account: LocalAccount, amount: int):
+    """Transfer ``amount`` voting tokens to ``account``, which delegates them to itself (gas funded here)."""
+    w3.provider.make_request("anvil_setBalance", [account.address, hex(10**18)])
+    contract = bind(w3, token_name, token)
+    # Explicit gas: on a timestamp clock the estimate (at the head's time) may update a checkpoint
+    # in place that the mined transaction (a later time) must push anew, at a higher cost.
+    send(w3, deployer, contract.functions.transfer(account.address, amount), tx={"gas": 300_000})
+    send(w3, account, contract.functions.delegate(account.address), tx={"gas": 300_000})
+
+
+def delegate(w3: Web3, token_name: str, token: str, holder: LocalAccount, to: str) -> None:
+    send(w3, holder, bind(w3, token_name, token).functions.delegate(to), tx={"gas": 300_000})
+
+
+def vote(w3: Web3, governor: str, proposal_id: int, holder_index: int, support: int = FOR) -> None:
+    """Holder ``holder_index`` votes from its own key."""
+    holder = holder_account(holder_index)
+    send(
+        w3, holder, bind(w3, "LifeboatGovernor", governor).functions.castVote(proposal_id, support), tx={"gas": 300_000}
+    )
+
+
+def created_count(w3: Web3, governor: str, from_block: int = 0) -> int:
+    """How many ProposalCreated logs the governor has emitted since ``from_block``."""
+    events = bind(w3, "LifeboatGovernor", governor).events.ProposalCreated().get_logs(from_block=from_block)
+    return len(list(events))
+
+
+def state_of(w3: Web3, governor: str, proposal_id: int) -> int:
+    return bind(w3, "LifeboatGovernor", governor).functions.state(proposal_id).call()
+
+
+def plan_on_chain(w3: Web3, recovery_executor: str, plan_id: int) -> tuple:
+    return tuple(bind(w3, "RecoveryExecutor", recovery_executor).functions.getPlan(int(plan_id)).call())
+
+
+def proposer_key_setting() -> dict[str, str]:
+    return settings.LIFEBOAT_KEYS["proposer"]
+
+
+def make_publishable(document, venue, rpc_url: str, *, rehearsal: str = "passed", signers: int = 2) -> None:
+    """Give ``document`` a finished rehearsal on ``venue`` (a row with that verdict: running the fork
+    rehearsal is the rehearsal tests' job) and ``signers`` real EIP-712 sign-offs by dev committee keys."""
+    from django.utils import timezone
+
+    from chain.devkeys import COMMITTEE_KEYS
+    from chain.keys import load_account
+    from proposals.models import Rehearsal
+    from proposals.signoff import signable_message
+    from proposals.signoffs import get_signoff_subject, link_committee_member, submit_signoff
+    from tests.factories import UserFactory
+
+    Rehearsal.objects.create(
+        proposal=document,
+        venue=venue,
+        status=rehearsal,
+        content_hash=document.content_hash,
+        chain_id=venue.chain_id,
+        finished_at=timezone.now(),
+    )
+    if rehearsal != "passed":
+        return
+    subject = get_signoff_subject(proposal_id=document.pk, venue_id=venue.pk)
+    for key in COMMITTEE_KEYS[:signers]:
+        account = load_account(private_key=key)
+        member, _ = link_committee_member(username=UserFactory(committee=True).username, address=account.address)
+        signature = account.sign_message(signable_message(subject.typed_data)).signature.to_0x_hex()
+        submit_signoff(proposal_id=document.pk, venue_id=venue.pk, member=member, signature=signature, rpc_url=rpc_url)
