@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_demo_runs_the_exploit_impact_and_plan_and_exits_zero(tmp_path: Path):
+def test_the_demo_runs_from_the_exploit_to_the_approved_plan_and_exits_zero(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID")}
     env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
@@ -27,3 +27,11 @@ def test_the_demo_runs_the_exploit_impact_and_plan_and_exits_zero(tmp_path: Path
     assert "allocation root (each holder's proof): 0x" in report
     assert "commitment root (RecoveryExecutor):    0x" in report
     assert "verifies" in report and "DOES NOT VERIFY" not in report
+    # The governor's side: rehearsal, sign-off, publication, votes of both kinds, outcome.
+    assert "PASSED on a fork at block" in report
+    assert "signed by committee-1" in report and "signed by committee-2" in report
+    assert "publishing again answers the same publication (True)" in report
+    assert "voted gaslessly" in report
+    assert "equal to the governor's proposalVotes: True" in report
+    assert "(state executed)" in report
+    assert "PlanApproved: plan " in report and " is Approved with root 0x" in report

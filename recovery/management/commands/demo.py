@@ -1,17 +1,28 @@
+import json
 import time
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from web3 import Web3
 
 from chain import devkeys
 from chain.anvil import Anvil
 from chain.artifacts import bind
-from chain.demo import ASSET_DECIMALS, DemoDeployment, deploy_demo_stack, exploit_vault, seed_holders
+from chain.demo import (
+    ASSET_DECIMALS,
+    TIMELOCK_DELAY_SECONDS,
+    DemoDeployment,
+    deploy_demo_stack,
+    exploit_vault,
+    seed_holders,
+)
 from chain.errors import ChainError
 from chain.keys import load_account
 from chain.rpc import connect
+from chain.transact import send
+from config.errors import LifeboatError
 from recovery.impact import compute_impact, open_incident, request_impact
 from recovery.merkle import StandardMerkleTree
 from recovery.models import AnalysisStatus
@@ -50,6 +61,8 @@ class Command(BaseCommand):
                 self._run(anvil, holders=options["holders"])
         except ChainError as error:
             raise CommandError(str(error)) from None
+        except LifeboatError as error:
+            raise CommandError(error.message) from None
         self.stdout.write(f"\ndemo finished in {time.monotonic() - started:.1f} s")
 
     def _run(self, anvil: Anvil, *, holders: int) -> None:
@@ -206,3 +219,169 @@ class Command(BaseCommand):
             f"voting delay {venue.voting_delay}, period {venue.voting_period}, timelock {venue.timelock or 'none'}"
         )
         out(f"   its executor holds APPROVER_ROLE on the RecoveryExecutor {venue.recovery_executor}")
+
+        self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
+
+    def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
+        """Steps 7-12: rehearse, sign off, publish, vote (directly and gaslessly), queue, execute, follow."""
+        from django.contrib.auth import get_user_model
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+
+        from chain.demo import fund_recovery_executor, holder_account
+        from governance.ballots import ballot_typed_data, relay_ballot
+        from governance.following import follow_publication
+        from governance.models import PlanApproval
+        from governance.outcomes import execute_publication, queue_publication
+        from governance.publishing import publish_proposal
+        from proposals import signoff
+        from proposals.rehearsals import rehearse_proposal
+        from proposals.safe_export import export_safe_batch
+        from proposals.signoffs import get_signoff_subject, link_committee_member, submit_signoff
+        from recovery.roles import COMMITTEE
+
+        out = self.stdout.write
+        url = anvil.url
+        asset = plan.assets.get(asset=deployment.address("vault"))
+
+        out("\n== 7. recovered funds sent to the RecoveryExecutor, then the proposal rehearsed on a fork")
+        funded = fund_recovery_executor(
+            w3,
+            deployment,
+            deployer=load_account(private_key=devkeys.DEPLOYER_KEY),
+            token=asset.payout_token,
+            amount=int(asset.total_allocated),
+        )
+        out(f"   RecoveryExecutor holds {funded:,} vault shares; the plan pays {int(asset.total_allocated):,}")
+        rehearsal = rehearse_proposal(
+            proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=url, progress=lambda line: out(f"   . {line}")
+        )
+        out(
+            f"   rehearsal {rehearsal.pk}: {rehearsal.status.upper()} on a fork at block {rehearsal.fork_block} "
+            f"({rehearsal.fork_block_hash}), {rehearsal.total_gas:,} gas, {rehearsal.seconds:.1f} s"
+        )
+        out(f"   {rehearsal.summary}")
+        if rehearsal.status != "passed":
+            raise CommandError(f"the rehearsal did not pass: {rehearsal.summary or rehearsal.error}")
+
+        out(f"\n== 8. committee sign-off: {settings.SIGNOFF_THRESHOLD} of {len(devkeys.COMMITTEE_KEYS)} members")
+        users = get_user_model()
+        subject = get_signoff_subject(proposal_id=proposal.pk, venue_id=venue.pk)
+        members = []
+        for index, key in enumerate(devkeys.COMMITTEE_KEYS):
+            account = Account.from_key(key)
+            user, _ = users.objects.get_or_create(username=f"committee-{index + 1}")
+            user.groups.add(Group.objects.get(name=COMMITTEE))
+            member, _ = link_committee_member(username=user.username, address=account.address)
+            members.append((member, account, user))
+        out(f"   typed data: {subject.typed_data['primaryType']} over content-hash {proposal.content_hash}")
+        out(f"   digest {subject.digest}")
+        for member, account, user in members[: settings.SIGNOFF_THRESHOLD]:
+            signature = account.sign_message(signoff.signable_message(subject.typed_data)).signature.to_0x_hex()
+            stored = submit_signoff(
+                proposal_id=proposal.pk,
+                venue_id=venue.pk,
+                member=member,
+                signature=signature,
+                rpc_url=url,
+                submitted_by=user,
+            )
+            out(f"   signed by {user.username} ({stored.signer}, {stored.kind})")
+
+        out("\n== 9. published to the dev governor (through its timelock)")
+        # The treasury (the deployer, holding most of the supply) delegates to itself before the
+        # proposal's snapshot, so that its vote counts: the holders alone are far below the quorum.
+        treasury = load_account(private_key=devkeys.DEPLOYER_KEY)
+        token = bind(w3, "LifeboatToken", deployment.address("token"))
+        send(w3, treasury, token.functions.delegate(treasury.address))
+        publication = publish_proposal(
+            proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=url, progress=lambda line: out(f"   . {line}")
+        )
+        again = publish_proposal(proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=url)
+        out(f"   proposal id {publication.proposal_id}")
+        out(f"   propose tx {publication.tx_hash} in block {publication.created_block}")
+        out(
+            f"   {len(publication.actions)} call(s): "
+            + "; ".join(a["signature"].split("(")[0] for a in publication.actions)
+        )
+        out(f"   publishing again answers the same publication ({again.pk == publication.pk}), nothing sent twice")
+        batch = export_safe_batch(proposal_id=proposal.pk, venue_id=venue.pk)
+        safe_file = settings.VAR_DIR / "demo-safe-batch.json"
+        safe_file.write_text(json.dumps(batch, indent=2))
+        out(f"   the same calls for a Safe: {safe_file} (Transaction Builder checksum {batch['meta']['checksum']})")
+
+        out("\n== 10. holders vote: some from their own keys, some gaslessly through the relayer")
+        w3.provider.make_request("anvil_mine", [hex(2)])  # type: ignore[arg-type]  # past the voting delay
+        governor = bind(w3, "LifeboatGovernor", venue.governor)
+        voters = [holder_account(i) for i in range(min(len(deployment.holders), 12))]
+        direct, gasless = voters[:6], voters[6:]
+        for index, voter in enumerate(direct):
+            support = 0 if index == 0 else 1  # one holder votes against
+            send(w3, voter, governor.functions.castVote(int(publication.proposal_id), support))
+        send(w3, treasury, governor.functions.castVote(int(publication.proposal_id), 1))
+        out(f"   the treasury and {len(direct)} holders sent castVote themselves (all for but one against)")
+        for index, voter in enumerate(gasless):
+            support = 2 if index == 0 else 1  # one abstains
+            typed = ballot_typed_data(publication_id=publication.pk, voter=voter.address, support=support, rpc_url=url)
+            signed = Account.sign_message(encode_typed_data(full_message=_ints(typed)), voter.key)
+            relay = relay_ballot(
+                publication_id=publication.pk,
+                voter=voter.address,
+                support=support,
+                signature=signed.signature,
+                nonce=int(typed["message"]["nonce"]),
+                rpc_url=url,
+            )
+            if index == 0:
+                out(f"   gasless: {voter.address} signed a Ballot; relayed in {relay.tx_hash}")
+        out(f"   {len(gasless)} holders voted gaslessly (5 for, 1 abstain); the relayer paid their gas")
+        publication = follow_publication(publication_id=publication.pk, rpc_url=url)
+        against, for_, abstain = governor.functions.proposalVotes(int(publication.proposal_id)).call()
+        out(
+            f"   indexed tally: for {int(publication.for_votes):,}, against {int(publication.against_votes):,}, "
+            f"abstain {int(publication.abstain_votes):,} (state {publication.state})"
+        )
+        same = (int(publication.for_votes), int(publication.against_votes), int(publication.abstain_votes)) == (
+            for_,
+            against,
+            abstain,
+        )
+        out(f"   equal to the governor's proposalVotes: {same}")
+        if not same:
+            raise CommandError("the indexed tally differs from the governor's proposalVotes")
+
+        out("\n== 11. the vote ends; queued on the timelock, executed after its delay")
+        w3.provider.make_request("anvil_mine", [hex(int(venue.voting_period) + 1)])  # type: ignore[arg-type]
+        queued = queue_publication(publication_id=publication.pk, rpc_url=url)
+        out(f"   queued in {queued.tx_hash} (state {queued.state})")
+        w3.provider.make_request("evm_increaseTime", [TIMELOCK_DELAY_SECONDS + 1])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        executed = execute_publication(publication_id=publication.pk, rpc_url=url)
+        out(f"   executed in {executed.tx_hash} (state {executed.state})")
+        follow_publication(publication_id=publication.pk, rpc_url=url)
+        for approval in PlanApproval.objects.filter(publication=publication):
+            out(
+                f"   PlanApproved: plan {approval.onchain_plan_id}, batches root {approval.batches_root}, "
+                f"{approval.batch_count} batches, budget {int(approval.budget):,}, block {approval.block_number} "
+                f"({approval.block_hash})"
+            )
+        if not PlanApproval.objects.filter(publication=publication, plan_asset=asset).exists():
+            raise CommandError("no PlanApproved event was recorded for the plan")
+        status = (
+            bind(w3, "RecoveryExecutor", venue.recovery_executor).functions.getPlan(int(asset.onchain_plan_id)).call()
+        )
+        approved = status[3] == 1 and "0x" + status[0].hex() == asset.commitment_root
+        out(
+            f"   on chain, the RecoveryExecutor's plan {asset.onchain_plan_id} is "
+            f"{'Approved' if status[3] == 1 else 'NOT approved'} with root 0x{status[0].hex()}"
+        )
+        if not approved:
+            raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
+
+
+def _ints(typed: dict[str, Any]) -> dict[str, Any]:
+    """Typed data with its integer fields as ints (the API gives uint256 as decimal strings)."""
+    integer = {f["name"] for fields in typed["types"].values() for f in fields if f["type"].startswith(("uint", "int"))}
+    message = {k: int(v) if k in integer and isinstance(v, str) else v for k, v in typed["message"].items()}
+    domain = {k: int(v) if k == "chainId" and isinstance(v, str) else v for k, v in typed["domain"].items()}
+    return {**typed, "domain": domain, "message": message}
