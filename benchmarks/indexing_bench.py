@@ -13,7 +13,7 @@ rotated order:
   nothing parsed: the physical floor;
 - ``floor``: the pages fetched one ahead on a thread and parsed with the collector off, no
   decoding: the fair floor of any Python client;
-- ``lifeboat``: ``governance.following_chain.scan_logs`` + ``decode_votes``: what
+- ``lifeboat``: ``chain.logs.scan_raw_logs`` + ``chain.votes.decode_votes``: what
   ``follow_publication`` does before storing (one query for both vote events, sliced hex);
 - ``web3``: ``contract.events.VoteCast.get_logs(from_block, to_block)`` and the same for
   ``VoteCastWithParams`` per page: what a user writes first, producing the same tuples.
@@ -44,10 +44,10 @@ from chain import devkeys
 from chain.anvil import Anvil
 from chain.artifacts import bind, factory
 from chain.keys import load_account
-from chain.logs import RawRpc, _collector_paused, _prefetched
+from chain.logs import RawRpc, collector_paused, prefetched, scan_raw_logs
 from chain.rpc import connect
 from chain.transact import send
-from governance.following_chain import VOTE_CAST_TOPIC, VOTE_CAST_WITH_PARAMS_TOPIC, decode_votes, scan_logs
+from chain.votes import VOTE_CAST_TOPIC, VOTE_CAST_WITH_PARAMS_TOPIC, decode_votes
 
 PROPOSAL_ID = 0x5E1F_C0DE_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0001
 FIRST_VOTER = 0x7000_0000_0000
@@ -93,8 +93,8 @@ def fair_floor(url: str, contract: str, pages: Pages) -> int:
     """The pages fetched by a thread one ahead, each parsed with the collector off; the votes seen."""
     with requests.Session() as session:
         count = 0
-        for body in _prefetched(_body(session, url, contract, first, last) for first, last in pages):
-            with _collector_paused():
+        for body in prefetched(_body(session, url, contract, first, last) for first, last in pages):
+            with collector_paused():
                 count += len(json.loads(body)["result"])
         return count
 
@@ -102,7 +102,7 @@ def fair_floor(url: str, contract: str, pages: Pages) -> int:
 def lifeboat(url: str, contract: str, first: int, last: int, chunk: int) -> list[VoteTuple]:
     votes = []
     with RawRpc(url, timeout=300) as rpc:
-        for page in scan_logs(
+        for page in scan_raw_logs(
             rpc, [contract], [VOTE_CAST_TOPIC, VOTE_CAST_WITH_PARAMS_TOPIC], first, last, chunk=chunk
         ):
             votes += decode_votes(page.logs, governor=contract, proposal_id=PROPOSAL_ID)
@@ -216,7 +216,7 @@ def run(*, votes: int, per_tx: int, chunk: int, rounds: int) -> dict[str, Any]:
 LABELS = {
     "anvil": "anvil serving (bodies read, not parsed): the physical floor",
     "floor": "fair floor: prefetch thread, parsed with gc off, no decoding",
-    "lifeboat": "**Lifeboat** `scan_logs` + `decode_votes`",
+    "lifeboat": "**Lifeboat** `scan_raw_logs` + `decode_votes`",
     "web3": "web3.py `events.VoteCast.get_logs` (+ `VoteCastWithParams`) per page",
 }
 

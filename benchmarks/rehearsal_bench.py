@@ -8,7 +8,7 @@ batches planned by ``recovery.batching.plan_batches`` with the plans' gas figure
 ceiling, committed by ``recovery.commitment.build_commitment``, approved by the proposal's
 ``approvePlan`` call (``proposals.calls.proposal_calls``). Two paths, in interleaved rounds:
 
-- ``rehearsal``: Lifeboat's ``proposals.rehearsal``: fork the chain at its head (a second anvil),
+- ``rehearsal``: Lifeboat's ``chain.rehearsal``: fork the chain at its head (a second anvil),
   impersonate the timelock and run the proposal's calls, check the executor's role, run every
   batch with its proof, read every recipient's balance before and after and check each rose by
   exactly its allocation, decode the called contracts' events, stop the fork;
@@ -46,9 +46,7 @@ from chain.balances import read_balances  # noqa: E402
 from chain.demo import deploy_demo_stack  # noqa: E402
 from chain.keys import load_account  # noqa: E402
 from chain.logs import RawRpc  # noqa: E402
-from chain.rpc import connect  # noqa: E402
-from proposals.calls import proposal_calls  # noqa: E402
-from proposals.rehearsal import (  # noqa: E402
+from chain.rehearsal import (  # noqa: E402
     BatchToRun,
     RehearsalScript,
     execute_batch_calldata,
@@ -57,6 +55,8 @@ from proposals.rehearsal import (  # noqa: E402
     rehearse_on_fork,
     wait_for_receipt,
 )
+from chain.rpc import connect  # noqa: E402
+from proposals.calls import proposal_calls  # noqa: E402
 from recovery.batching import plan_batches  # noqa: E402
 from recovery.commitment import build_commitment  # noqa: E402
 from recovery.plans import GAS_BASE, GAS_PER_EXISTING_RECIPIENT, GAS_PER_NEW_RECIPIENT  # noqa: E402

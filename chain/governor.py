@@ -24,12 +24,15 @@ from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCError
 
 from chain.artifacts import load_artifact
-from chain.errors import ChainError, RpcUnavailable
-from chain.redaction import redact, redact_url
+from chain.errors import ChainError
+from chain.rpc import rpc_unavailable
 
 # ERC-6372: a governor without CLOCK_MODE() counts in block numbers.
 BLOCKNUMBER_CLOCK_MODE = "mode=blocknumber&from=default"
 TIMESTAMP_CLOCK_MODE = "mode=timestamp"
+
+# IGovernor.ProposalState, in the enum's order: ``state(id)`` returns the index.
+PROPOSAL_STATES = ("pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed")
 
 # The functions IGovernor itself declares in @openzeppelin/contracts 5.7.0 (governance/IGovernor.sol),
 # not those it inherits from IERC165 and IERC6372: ``type(IGovernor).interfaceId`` is the XOR of
@@ -189,9 +192,9 @@ def _call(w3: Web3, address: str, artifact: str, name: str, args: Sequence[Any] 
         # anvil and geth answer a revert as an RPC error with "execution reverted" in it.
         if "revert" in str(error).lower():
             raise _Absent(signature) from None
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     except (requests.RequestException, OSError) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     try:
         values = decode(list(outputs), raw)
     except (DecodingError, OverflowError, ValueError):
@@ -199,12 +202,6 @@ def _call(w3: Web3, address: str, artifact: str, name: str, args: Sequence[Any] 
     if outputs == ("bool",) and raw[:32] not in (b"\0" * 32, b"\0" * 31 + b"\1"):
         raise _Absent(signature)
     return values[0]
-
-
-def _unavailable(w3: Web3, error: BaseException) -> RpcUnavailable:
-    url = str(getattr(w3.provider, "endpoint_uri", "?"))
-    reason = redact(str(error).splitlines()[0][:160] if str(error) else type(error).__name__, secrets=[url])
-    return RpcUnavailable(f"the node at {redact_url(url)} failed: {reason}")
 
 
 def probe_governor(w3: Web3, address: str) -> GovernorProbe:
@@ -221,7 +218,7 @@ def probe_governor(w3: Web3, address: str) -> GovernorProbe:
         chain_id = int(w3.eth.chain_id)
         code = w3.eth.get_code(governor, head["number"])
     except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     block = int(head["number"])
     if not code:
         raise NotAGovernor(address=governor, missing=f"it has no code at block {block} (an account, not a contract)")

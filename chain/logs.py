@@ -16,6 +16,10 @@ Only Transfer logs with exactly three topics (signature, from, to) and one 32-by
 are ERC-20 transfers. ERC-721's ``Transfer`` has four topics (the token id is indexed) and
 a few old tokens index the amount as well; both are skipped, by every function here.
 
+The paging is not Transfer's own: ``scan_raw_logs`` reads any events of any contracts the same
+way (the vote indexer's ``VoteCast`` and ``PlanApproved``, ``chain/votes.py``), and
+``collector_paused`` and ``prefetched`` serve their decoders too.
+
 A scan does its HTTP on a background thread, one request ahead: the node builds page n + 1
 while the caller's thread parses and applies page n. The parsing stays on the caller's
 thread because it holds the GIL either way; what overlaps is the node's work and ours.
@@ -94,7 +98,7 @@ class LogPage:
 
 @dataclass(frozen=True, slots=True)
 class RawLogPage:
-    """The Transfer logs of blocks ``from_block``..``to_block`` as the node sent them (JSON dicts)."""
+    """The logs of blocks ``from_block``..``to_block`` as the node sent them (JSON dicts)."""
 
     from_block: int
     to_block: int
@@ -273,7 +277,7 @@ def decode_transfers(logs: Iterable[Mapping[str, Any]]) -> list[TransferLog]:
     """``TransferLog``s for the ERC-20-shaped logs among ``logs`` (raw ``eth_getLogs`` dicts)."""
     decoded: list[TransferLog] = []
     append = decoded.append
-    with _collector_paused():
+    with collector_paused():
         for log in logs:
             topics = log["topics"]
             data = log["data"]
@@ -364,15 +368,49 @@ def scan_raw_transfers(
     on_progress: Progress | None = None,
     prefetch: bool = True,
 ) -> Iterator[RawLogPage]:
-    """Pages of the Transfer logs of ``tokens`` in blocks ``from_block``..``to_block``, in block order.
+    """Pages of the Transfer logs of ``tokens`` in blocks ``from_block``..``to_block``: ``scan_raw_logs``."""
+    if not isinstance(tokens, str) and not tokens:
+        raise ValueError("no token to scan")
+    yield from scan_raw_logs(
+        rpc,
+        tokens,
+        [TRANSFER_TOPIC],
+        from_block,
+        to_block,
+        chunk=chunk,
+        page_bytes=page_bytes,
+        grow_after=grow_after,
+        start_after=start_after,
+        on_progress=on_progress,
+        prefetch=prefetch,
+    )
 
-    ``to_block`` None means the head when the scan starts; pass a block deep enough not to
-    be reorganised, since pages are asked for by number. Pages span ``chunk`` blocks at
-    most. A refused range (see the module's patterns; HTTP 413/502/503/504; a read timeout)
-    is halved and asked again, and after ``grow_after`` good pages in a row the range
-    doubles back towards ``chunk``; a reply of more than ``page_bytes`` makes the next range
-    proportionally smaller. A single block still refused raises ``RangeTooLarge`` (after
-    the usual retries when the refusal was a timeout or a gateway error).
+
+def scan_raw_logs(
+    rpc: str | RawRpc,
+    addresses: str | Sequence[str],
+    topics0: Sequence[str],
+    from_block: int,
+    to_block: int | None = None,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    page_bytes: int | None = DEFAULT_PAGE_BYTES,
+    grow_after: int = DEFAULT_GROW_AFTER,
+    start_after: int | None = None,
+    on_progress: Progress | None = None,
+    prefetch: bool = True,
+) -> Iterator[RawLogPage]:
+    """Pages of the logs of ``addresses`` whose topic0 is one of ``topics0``, blocks ``from_block``..``to_block``.
+
+    One ``eth_getLogs`` a page covers every address and every event (``address`` and
+    ``topics[0]`` as lists). ``to_block`` None means the head when the scan starts; pass a
+    block deep enough not to be reorganised, since pages are asked for by number. Pages span
+    ``chunk`` blocks at most. A refused range (see the module's patterns; HTTP
+    413/502/503/504; a read timeout) is halved and asked again, and after ``grow_after`` good
+    pages in a row the range doubles back towards ``chunk``; a reply of more than
+    ``page_bytes`` makes the next range proportionally smaller. A single block still refused
+    raises ``RangeTooLarge`` (after the usual retries when the refusal was a timeout or a
+    gateway error).
 
     To resume, pass the last block fully processed as ``start_after``: the scan begins at
     the block after it. ``on_progress`` is called after the caller is done with each page.
@@ -385,11 +423,13 @@ def scan_raw_transfers(
         raise ValueError(f"chunk must be at least 1 block, not {chunk}")
     if start_after is not None and start_after < from_block - 1:
         raise ValueError(f"start_after={start_after} is before from_block={from_block}")
+    wanted = [addresses.lower()] if isinstance(addresses, str) else [address.lower() for address in addresses]
+    if not wanted:
+        raise ValueError("no address to scan")
+    if not topics0:
+        raise ValueError("no event topic to scan for")
     owned = isinstance(rpc, str)
     client = RawRpc(rpc) if isinstance(rpc, str) else rpc
-    addresses = [tokens.lower()] if isinstance(tokens, str) else [token.lower() for token in tokens]
-    if not addresses:
-        raise ValueError("no token to scan")
     try:
         last = to_block if to_block is not None else int(client.call("eth_blockNumber", []), 16)
     except BaseException:
@@ -397,11 +437,13 @@ def scan_raw_transfers(
             client.close()
         raise
     first = from_block if start_after is None else start_after + 1
-    replies = _fetch_pages(client, addresses, first, last, chunk=chunk, page_bytes=page_bytes, grow_after=grow_after)
+    replies = _fetch_pages(
+        client, wanted, list(topics0), first, last, chunk=chunk, page_bytes=page_bytes, grow_after=grow_after
+    )
     if owned:
         replies = _closing(replies, client)
     if prefetch:
-        replies = _prefetched(replies)
+        replies = prefetched(replies)
     logs_done = 0
     try:
         for reply in replies:
@@ -454,7 +496,7 @@ class _Reply:
 
 def _parsed(reply: _Reply, url: str) -> RawLogPage:
     try:
-        with _collector_paused():
+        with collector_paused():
             parsed = json.loads(reply.content)
     except ValueError:
         raise RpcError(
@@ -470,7 +512,7 @@ def _parsed(reply: _Reply, url: str) -> RawLogPage:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off for a moment, unless something else turned it off.
 
     Parsing a page (or decoding it into ``TransferLog``s) allocates tens of thousands of
@@ -491,6 +533,7 @@ def _collector_paused() -> Iterator[None]:
 def _fetch_pages(
     rpc: RawRpc,
     addresses: list[str],
+    topics0: list[str],
     first: int,
     last: int,
     *,
@@ -499,11 +542,12 @@ def _fetch_pages(
     grow_after: int,
 ) -> Iterator[_Reply]:
     address = addresses[0] if len(addresses) == 1 else addresses
+    topic0 = topics0[0] if len(topics0) == 1 else topics0
     span, streak, retried = chunk, 0, 0
     start = first
     while start <= last:
         end = min(last, start + span - 1)
-        query = {"address": address, "topics": [TRANSFER_TOPIC], "fromBlock": hex(start), "toBlock": hex(end)}
+        query = {"address": address, "topics": [topic0], "fromBlock": hex(start), "toBlock": hex(end)}
         payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
         try:
             content = rpc._fetch_result(payload, method="eth_getLogs")
@@ -540,7 +584,7 @@ def _closing(items: Iterator[T], client: RawRpc) -> Iterator[T]:
 _END = object()
 
 
-def _prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
+def prefetched(items: Iterable[T], *, depth: int = 1) -> Iterator[T]:
     """``items``, produced on a daemon thread up to ``depth`` ahead of the consumer.
 
     An exception in the producer is raised to the consumer in order. When the consumer

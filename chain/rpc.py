@@ -19,7 +19,7 @@ def chain_id(w3: Web3) -> int:
     try:
         return int(w3.eth.chain_id)
     except (requests.RequestException, OSError, Web3RPCError, ValueError) as error:
-        url = str(getattr(w3.provider, "endpoint_uri", "?"))
+        url = endpoint(w3)
         # The URL may carry an API key, and a transport error quotes its path on its own: the
         # cause is dropped (``from None``) so no traceback, logged or stored, carries it either.
         reason = redact(_short(error), secrets=[url])
@@ -31,16 +31,33 @@ def client_version(w3: Web3) -> str:
     try:
         return str(w3.client_version)
     except (requests.RequestException, OSError, Web3RPCError, ValueError) as error:
-        url = str(getattr(w3.provider, "endpoint_uri", "?"))
+        url = endpoint(w3)
         reason = redact(_short(error), secrets=[url])
         raise RpcUnavailable(f"the node at {redact_url(url)} does not say what it is ({reason})") from None
+
+
+def endpoint(w3: Web3) -> str:
+    """The URL ``w3`` talks to, as configured (it may carry a key: redact before showing it)."""
+    return str(getattr(w3.provider, "endpoint_uri", "?"))
+
+
+def rpc_unavailable(w3: Web3, error: BaseException) -> RpcUnavailable:
+    """``RpcUnavailable`` for a node that failed a request, naming the node by its redacted URL.
+
+    The one wrapper of web3.py's and requests' transport and server errors: raise it ``from
+    None``, since the cause may quote the URL's secret path (``Max retries exceeded with url:
+    /v3/KEY``), and the first line of its text, redacted, is what the message keeps.
+    """
+    url = endpoint(w3)
+    reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+    return RpcUnavailable(f"the node at {redact_url(url)} failed: {redact(reason, secrets=[url])}")
 
 
 def require_chain(w3: Web3, expected: int | None) -> int:
     """The node's chain id; raises ``WrongChain`` when it differs from ``expected``."""
     actual = chain_id(w3)
     if expected is not None and actual != expected:
-        raise WrongChain(expected=expected, actual=actual, url=str(getattr(w3.provider, "endpoint_uri", "?")))
+        raise WrongChain(expected=expected, actual=actual, url=endpoint(w3))
     return actual
 
 

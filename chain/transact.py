@@ -1,19 +1,28 @@
-"""Signing and sending transactions, and turning reverts into ``Reverted``."""
+"""Signing and sending transactions, reading their nonces and receipts, and turning reverts into ``Reverted``."""
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import requests
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import TxParams, TxReceipt
 
 from chain.artifacts import custom_errors
 from chain.errors import Reverted
+from chain.rpc import rpc_unavailable
 
 T = TypeVar("T")
 
@@ -88,3 +97,26 @@ def wait_for(w3: Web3, tx_hash: HexBytes, *, timeout: float = 120) -> TxReceipt:
     if receipt["status"] != 1:
         raise Reverted("transaction failed", tx_hash=tx_hash.to_0x_hex())
     return receipt
+
+
+def account_nonce(w3: Web3, address: str, *, pending: bool = True) -> int:
+    """``address``'s next nonce: counting its pending transactions, or (``pending=False``) only mined ones."""
+    try:
+        return int(w3.eth.get_transaction_count(to_checksum_address(address), "pending" if pending else "latest"))
+    except (requests.RequestException, OSError, Web3RPCError) as error:
+        raise rpc_unavailable(w3, error) from None
+
+
+def receipt_of(w3: Web3, tx_hash: str, *, timeout: float = 0, poll: float = 0.1) -> TxReceipt | None:
+    """The transaction's receipt, waiting up to ``timeout`` seconds; None when it is not mined by then.
+
+    A failed status is returned, not raised: the caller decides what a revert means.
+    """
+    try:
+        if timeout <= 0:
+            return w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        return w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=poll)
+    except (TimeExhausted, TransactionNotFound):
+        return None
+    except (requests.RequestException, OSError, Web3RPCError) as error:
+        raise rpc_unavailable(w3, error) from None

@@ -1,12 +1,14 @@
 """Lifeboat's error root and the one DRF exception handler.
 
 Each app raises subclasses of ``LifeboatError`` (in its ``exceptions.py``) with a ``code`` and
-an HTTP ``status``; the handler answers them as ``{"error": {"code", "message", "detail"}}``.
+an HTTP ``status``; the handler answers them as ``{"error": {"code", "message", "detail"}}``,
+with the error's ``headers`` (``Retry-After`` on a 429, say) on the response.
 Anything else that escapes a view is a bug and stays a 500. Django's 404 and 500 pages under
 ``/api/`` (an unknown path, an uncaught error) answer the same JSON shape (``handler404`` and
 ``handler500`` in ``config/urls.py``).
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +20,11 @@ from rest_framework.response import Response
 class LifeboatError(Exception):
     code = "error"
     status = http.HTTP_400_BAD_REQUEST
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """HTTP headers the answer carries; a subclass derives them from its detail."""
+        return {}
 
     def __init__(self, message: str, **detail: Any) -> None:
         super().__init__(message)
@@ -32,7 +39,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, LifeboatError):
         body = {"error": {"code": exc.code, "message": exc.message, "detail": exc.detail}}
-        return Response(body, status=exc.status)
+        return Response(body, status=exc.status, headers=dict(exc.headers))
     response = drf_exception_handler(exc, context)
     if response is not None:
         code = getattr(exc, "default_code", "invalid")

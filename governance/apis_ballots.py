@@ -19,9 +19,8 @@ from rest_framework.views import APIView
 
 from governance import ballots, ballots_selectors
 from governance.ballots_input import parse_reason, parse_signed_ballot, parse_support
-from governance.exceptions import BallotRateLimited
 from governance.models import BallotRelayStatus
-from governance.publishing_selectors import get_publication
+from governance.selectors import get_publication
 from recovery.apis import PAGE_PARAMETERS, RowsPagination, page_of, paginated
 from recovery.validation import parse_address
 
@@ -122,12 +121,6 @@ class BallotListCreateApi(APIView):
         )
         status = 201 if relay.status == BallotRelayStatus.RELAYED else 202
         return Response(BallotOutput(relay).data, status=status)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        if isinstance(exc, BallotRateLimited):
-            response["Retry-After"] = str(exc.detail["retry_after"])
-        return response
 
 
 class BallotDetailApi(APIView):

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance import following, following_selectors
+from governance import following, following_selectors, selectors
 from recovery import roles
 from recovery.apis import PAGE_PARAMETERS, RowsPagination, page_of, paginated
 from recovery.exceptions import RoleRequired
@@ -83,7 +83,7 @@ class PublicationTallyApi(APIView):
 
     @extend_schema(responses=TallyOutput)
     def get(self, request: Request, publication_id: int) -> Response:
-        return Response(TallyOutput(following_selectors.get_publication(publication_id)).data)
+        return Response(TallyOutput(selectors.get_publication(publication_id=publication_id)).data)
 
 
 class PublicationFollowApi(APIView):

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance import outcomes, publishing, publishing_selectors
+from governance import outcomes, publishing, selectors
 from recovery import roles
 from recovery.apis import MAX_BLOCK, PAGE_PARAMETERS, RowsPagination, page_of, paginated, validated_input
 from recovery.permissions import RoleWrite
@@ -61,7 +61,9 @@ class PublicationOutput(serializers.Serializer):
     against_votes = serializers.CharField()
     abstain_votes = serializers.CharField()
     queue_tx_hash = serializers.CharField(allow_blank=True)
+    queued_at = serializers.DateTimeField(allow_null=True)  # when Lifeboat sent the queue transaction
     execute_tx_hash = serializers.CharField(allow_blank=True)
+    executed_at = serializers.DateTimeField(allow_null=True)  # when Lifeboat sent the execute transaction
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -98,13 +100,13 @@ class ProposalPublicationsApi(APIView):
         from proposals.selectors import get_proposal
 
         get_proposal(proposal_id=proposal_id)  # an unknown proposal answers proposal_not_found
-        rows = publishing_selectors.list_publications_of_proposal(proposal_id=proposal_id)
+        rows = selectors.list_publications_of_proposal(proposal_id=proposal_id)
         return Response(PublicationOutput(rows, many=True).data)
 
     @extend_schema(request=PublishInputSerializer, responses={200: PublicationOutput, 201: PublicationOutput})
     def post(self, request: Request, proposal_id: int) -> Response:
         venue_id = validated_input(self.PublishInputSerializer, request.data)["venue"]
-        existed = publishing_selectors.find_publication(proposal_id=proposal_id, venue_id=venue_id) is not None
+        existed = selectors.find_publication(proposal_id=proposal_id, venue_id=venue_id) is not None
         publication = publishing.publish_proposal(
             proposal_id=proposal_id, venue_id=venue_id, rpc_url=settings.CHAIN_RPC_URL, published_by=request.user
         )
@@ -120,13 +122,13 @@ class PublicationListApi(APIView):
         responses=page_of(PublicationOutput, "PaginatedPublicationList"),
     )
     def get(self, request: Request) -> Response:
-        return paginated(request, self, publishing_selectors.list_publications(), PublicationOutput, RowsPagination())
+        return paginated(request, self, selectors.list_publications(), PublicationOutput, RowsPagination())
 
 
 class PublicationDetailApi(APIView):
     @extend_schema(responses=PublicationOutput)
     def get(self, request: Request, publication_id: int) -> Response:
-        return Response(PublicationOutput(publishing_selectors.get_publication(publication_id=publication_id)).data)
+        return Response(PublicationOutput(selectors.get_publication(publication_id=publication_id)).data)
 
 
 class PublicationQueueApi(APIView):

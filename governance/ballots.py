@@ -30,10 +30,12 @@ from django.utils import timezone
 from eth_typing import ChecksumAddress
 from web3 import Web3
 
-from chain.errors import ChainError, Reverted, RpcUnavailable, WrongChain
-from chain.redaction import redact, redact_url
-from governance import ballots_chain as chain
-from governance.ballots_chain import Ballot, BallotReads, GovernorDomain
+from chain import ballots as onchain
+from chain.ballots import Ballot, BallotReads, GovernorDomain
+from chain.errors import ChainError, Reverted, RpcUnavailable
+from chain.redaction import redact
+from chain.transact import account_nonce, receipt_of
+from chain.wallets import MalformedSignature, ask_wallet, normalize_ecdsa_signature, recover_signer
 from governance.exceptions import (
     AlreadyVoted,
     BallotAlreadyRelayed,
@@ -47,13 +49,13 @@ from governance.exceptions import (
     ProposalNotActive,
     PublicationNotVotable,
     RelayerUnfunded,
-    SigningKeyMissing,
     V4StyleBallot,
 )
 from governance.models import BallotRelay, BallotRelayStatus, BallotSignatureKind, GovernorVenue, Publication
 from governance.models.publications import PublicationStatus
-from governance.publishing_selectors import get_publication
-from recovery.exceptions import ChainMismatch, ChainUnavailable
+from governance.selectors import get_publication
+from governance.venues import connect_venue, role_account
+from recovery.exceptions import ChainUnavailable
 
 RATE_WINDOW = dt.timedelta(hours=1)
 
@@ -77,12 +79,12 @@ def ballot_typed_data(
     w3, url = _connect(publication.venue, rpc_url)
     governor = publication.venue.governor
     try:
-        domain = chain.read_domain(w3, governor)
-        nonce = chain.read_nonce(w3, governor, voter)
+        domain = onchain.read_domain(w3, governor)
+        nonce = onchain.read_nonce(w3, governor, voter)
     except ChainError as error:
         raise _chain_failure(error, url, publication) from None
     ballot = _ballot(publication, voter=voter, support=support, nonce=nonce, reason=reason, params=params or None)
-    return chain.ballot_typed_data(domain, ballot)
+    return onchain.ballot_typed_data(domain, ballot)
 
 
 def relay_ballot(
@@ -117,7 +119,7 @@ def relay_ballot(
     venue = publication.venue
     w3, url = _connect(venue, rpc_url)
     try:
-        reads = chain.read_ballot_state(w3, governor=venue.governor, proposal_id=ballot.proposal_id, voter=voter)
+        reads = onchain.read_ballot_state(w3, governor=venue.governor, proposal_id=ballot.proposal_id, voter=voter)
     except ChainError as error:
         raise _chain_failure(error, url, publication) from None
     _check_nonce(ballot, reads)
@@ -126,10 +128,10 @@ def relay_ballot(
     )
     _check_vote_open(publication, ballot, reads)
     _check_rate(voter=voter, publication=publication)
-    relayer = _relayer_account()
-    call = chain.cast_vote_call(w3, governor=venue.governor, ballot=ballot, signature=relayed_signature)
+    relayer = role_account("relayer")
+    call = onchain.cast_vote_call(w3, governor=venue.governor, ballot=ballot, signature=relayed_signature)
     try:
-        quote = chain.quote_relay(w3, call=call, relayer=relayer.address)
+        quote = onchain.quote_relay(w3, call=call, relayer=relayer.address)
     except Reverted as error:
         raise BallotRelayRefused(
             f"the governor refuses this vote ({error.error}{tuple(error.args_) if error.args_ else ''}); nothing was "
@@ -254,13 +256,12 @@ def _check_signature(
     signed_typed_data: dict[str, Any] | None,
 ) -> tuple[str, bytes, str]:
     """(kind, the signature as relayed, the digest) once the signature is the voter's over exactly ``ballot``."""
-    expected = chain.ballot_typed_data(reads.domain, ballot)
-    digest = chain.typed_data_digest(expected)
+    expected = onchain.ballot_typed_data(reads.domain, ballot)
+    digest = onchain.typed_data_digest(expected)
     if reads.voter_is_contract:
         try:
-            accepted = chain.erc1271_accepts(
-                w3, account=ballot.voter, digest=digest, signature=signature, block=reads.block_number
-            )
+            block = (reads.block_number, reads.block_hash)
+            accepted = ask_wallet(w3, ballot.voter, digest=digest, signature=signature, block=block).valid
         except ChainError as error:
             raise _chain_failure(error, url, publication) from None
         if accepted:
@@ -274,10 +275,10 @@ def _check_signature(
             expected_typed_data=expected,
         )
     try:
-        normalized = chain.normalize_ecdsa_signature(signature)
-    except chain.MalformedSignature as error:
+        normalized = normalize_ecdsa_signature(signature)
+    except MalformedSignature as error:
         raise BallotSignatureInvalid(str(error), reason="malformed_signature", field="signature") from None
-    signer = chain.recover_signer(digest, normalized)
+    signer = recover_signer(digest, normalized)
     if signer == ballot.voter:
         return BallotSignatureKind.ECDSA, normalized, "0x" + digest.hex()
     raise _signed_for_something_else(publication, ballot, normalized, signer, reads.domain, expected, signed_typed_data)
@@ -295,9 +296,9 @@ def _signed_for_something_else(
     """The refusal that best says what the signature was made for: tried locally, nothing sent."""
 
     def signs(typed: dict[str, Any]) -> bool:
-        return chain.recover_signer(chain.typed_data_digest(typed), signature) == ballot.voter
+        return recover_signer(onchain.typed_data_digest(typed), signature) == ballot.voter
 
-    v4 = chain.v4_ballot_typed_data(domain, proposal_id=ballot.proposal_id, support=ballot.support)
+    v4 = onchain.v4_ballot_typed_data(domain, proposal_id=ballot.proposal_id, support=ballot.support)
     if signs(v4):
         return V4StyleBallot(
             "v4-style ballot: sign the v5 Ballot with voter and nonce (the signature is over OpenZeppelin v4's "
@@ -305,13 +306,13 @@ def _signed_for_something_else(
             f"{_what_to_sign(publication, ballot)}",
             reason="v4_ballot",
         )
-    base: dict[str, Any] = {"digest": "0x" + chain.typed_data_digest(expected).hex(), "expected_typed_data": expected}
-    for other in sorted(set(chain.SUPPORT_NAMES) - {ballot.support}):
+    base: dict[str, Any] = {"digest": "0x" + onchain.typed_data_digest(expected).hex(), "expected_typed_data": expected}
+    for other in sorted(set(onchain.SUPPORT_NAMES) - {ballot.support}):
         variant = Ballot(**{**_fields(ballot), "support": other})
-        if signs(chain.ballot_typed_data(domain, variant)):
+        if signs(onchain.ballot_typed_data(domain, variant)):
             return BallotSignatureInvalid(
-                f"the ballot was signed as a vote {chain.SUPPORT_NAMES[other]!r} ({other}), but sent as "
-                f"{chain.SUPPORT_NAMES[ballot.support]!r} ({ballot.support}): send the support that was signed",
+                f"the ballot was signed as a vote {onchain.SUPPORT_NAMES[other]!r} ({other}), but sent as "
+                f"{onchain.SUPPORT_NAMES[ballot.support]!r} ({ballot.support}): send the support that was signed",
                 reason="other_support",
                 signed_support=other,
                 **base,
@@ -322,7 +323,7 @@ def _signed_for_something_else(
             **({"reason": None, "params": None} if ballot.extended else {"reason": "", "params": b""}),
         }
     )
-    if signs(chain.ballot_typed_data(domain, toggled)):
+    if signs(onchain.ballot_typed_data(domain, toggled)):
         signed, sent = ("Ballot", "ExtendedBallot") if ballot.extended else ("ExtendedBallot", "Ballot")
         return BallotSignatureInvalid(
             f"the ballot was signed as {signed} but sent as {sent}: "
@@ -379,7 +380,7 @@ def _differences(signed: dict[str, Any], expected: dict[str, Any]) -> list[str]:
 def _what_to_sign(publication: Publication, ballot: Ballot) -> str:
     return (
         f"sign the typed data from GET /api/publications/{publication.pk}/ballot-typed-data/?voter={ballot.voter}"
-        f"&support={chain.SUPPORT_NAMES.get(ballot.support, ballot.support)}"
+        f"&support={onchain.SUPPORT_NAMES.get(ballot.support, ballot.support)}"
     )
 
 
@@ -391,7 +392,7 @@ def _check_vote_open(publication: Publication, ballot: Ballot, reads: BallotRead
             "governor counts one vote per account",
             voter=ballot.voter,
         )
-    if reads.state != chain.ACTIVE:
+    if reads.state != onchain.ACTIVE:
         if reads.state == 0:
             message = (
                 f"voting on proposal {ballot.proposal_id} has not opened yet: it opens after {reads.snapshot} "
@@ -438,15 +439,6 @@ def _check_rate(*, voter: str, publication: Publication) -> None:
 # --- sending ------------------------------------------------------------------------------------
 
 
-def _relayer_account() -> Any:
-    from config.preflight import ConfigurationError, load_role_account
-
-    try:
-        return load_role_account("relayer")
-    except ConfigurationError as error:
-        raise SigningKeyMissing(f"no relayer key to relay ballots with: {error}", role="relayer") from None
-
-
 def _store_outbox(
     w3: Web3,
     url: str,
@@ -458,7 +450,7 @@ def _store_outbox(
     digest: str,
     reads: BallotReads,
     relayer: Any,
-    quote: chain.RelayQuote,
+    quote: onchain.RelayQuote,
 ) -> BallotRelay:
     """Commit the row with the signed relay transaction; nothing is broadcast yet."""
     venue = publication.venue
@@ -470,8 +462,8 @@ def _store_outbox(
             if relay is not None and relay.status != BallotRelayStatus.FAILED:
                 raise _already_relayed(relay)
             nonce = _next_relayer_nonce(w3, url, publication, relayer.address)
-            call = chain.cast_vote_call(w3, governor=venue.governor, ballot=ballot, signature=signature)
-            raw, tx_hash = chain.sign_relay(
+            call = onchain.cast_vote_call(w3, governor=venue.governor, ballot=ballot, signature=signature)
+            raw, tx_hash = onchain.sign_relay(
                 w3, call=call, account=relayer, nonce=nonce, quote=quote, chain_id=reads.chain_id
             )
             relay = relay or BallotRelay(publication=publication, voter=ballot.voter)
@@ -495,7 +487,7 @@ def _store_outbox(
 def _next_relayer_nonce(w3: Web3, url: str, publication: Publication, relayer: str) -> int:
     # The node's pending count misses a transaction signed and stored but not yet broadcast.
     try:
-        pending = chain.pending_nonce(w3, relayer)
+        pending = account_nonce(w3, relayer)
     except ChainError as error:
         raise _chain_failure(error, url, publication) from None
     stored = (
@@ -508,18 +500,18 @@ def _next_relayer_nonce(w3: Web3, url: str, publication: Publication, relayer: s
 
 
 def _send(w3: Web3, url: str, relay: BallotRelay, *, relayer: Any) -> BallotRelay:
-    timeout = getattr(settings, "BALLOT_RELAY_RECEIPT_TIMEOUT_SECONDS", 60)
+    timeout = settings.BALLOT_RELAY_RECEIPT_TIMEOUT_SECONDS
     try:
-        receipt = chain.receipt_of(w3, relay.tx_hash, timeout=0)
+        receipt = receipt_of(w3, relay.tx_hash)
         if receipt is None:
             try:
-                chain.broadcast(w3, bytes(relay.signed_tx))
-            except chain.NonceTaken:
+                onchain.broadcast(w3, bytes(relay.signed_tx))
+            except onchain.NonceTaken:
                 relay = _resign(w3, url, relay, relayer=relayer)
                 if relay.status != BallotRelayStatus.SENDING:
                     return relay
-                chain.broadcast(w3, bytes(relay.signed_tx))
-            receipt = chain.receipt_of(w3, relay.tx_hash, timeout=timeout)
+                onchain.broadcast(w3, bytes(relay.signed_tx))
+            receipt = receipt_of(w3, relay.tx_hash, timeout=timeout)
     except RpcUnavailable:
         # Stored and maybe sent: a retry, or the periodic task, finishes it.
         return relay
@@ -531,7 +523,7 @@ def _send(w3: Web3, url: str, relay: BallotRelay, *, relayer: Any) -> BallotRela
 def _resign(w3: Web3, url: str, relay: BallotRelay, *, relayer: Any) -> BallotRelay:
     """Another transaction took the stored nonce: sign the same vote at a fresh nonce, if the ballot is still unused."""
     try:
-        reads = chain.read_ballot_state(
+        reads = onchain.read_ballot_state(
             w3, governor=relay.governor, proposal_id=int(relay.proposal_id), voter=relay.voter
         )
     except ChainError as error:
@@ -544,13 +536,13 @@ def _resign(w3: Web3, url: str, relay: BallotRelay, *, relayer: Any) -> BallotRe
         )
         relay.save(update_fields=["status", "error", "updated_at"])
         return relay
-    relayer = relayer or _relayer_account()
+    relayer = relayer or role_account("relayer")
     ballot = _ballot_of(relay)
-    call = chain.cast_vote_call(
+    call = onchain.cast_vote_call(
         w3, governor=relay.governor, ballot=ballot, signature=bytes.fromhex(relay.signature[2:])
     )
     try:
-        quote = chain.quote_relay(w3, call=call, relayer=relayer.address)
+        quote = onchain.quote_relay(w3, call=call, relayer=relayer.address)
     except Reverted as error:
         relay.status, relay.error = BallotRelayStatus.FAILED, f"the governor now refuses the vote: {error}"
         relay.save(update_fields=["status", "error", "updated_at"])
@@ -558,7 +550,7 @@ def _resign(w3: Web3, url: str, relay: BallotRelay, *, relayer: Any) -> BallotRe
     with transaction.atomic():
         GovernorVenue.objects.select_for_update().get(pk=relay.publication.venue_id)
         nonce = _next_relayer_nonce(w3, url, relay.publication, relayer.address)
-        raw, tx_hash = chain.sign_relay(
+        raw, tx_hash = onchain.sign_relay(
             w3, call=call, account=relayer, nonce=nonce, quote=quote, chain_id=relay.chain_id
         )
         relay.relayer_nonce, relay.signed_tx, relay.tx_hash = nonce, raw, tx_hash
@@ -583,7 +575,7 @@ def _record_receipt(w3: Web3, url: str, relay: BallotRelay, receipt: Any) -> Bal
     relay.block_hash = receipt["blockHash"].to_0x_hex()
     cast = None
     if receipt["status"] == 1:
-        cast = chain.vote_cast_in(
+        cast = onchain.vote_cast_in(
             w3, receipt, governor=relay.governor, voter=relay.voter, proposal_id=int(relay.proposal_id)
         )
     if cast is not None:
@@ -599,10 +591,10 @@ def _record_receipt(w3: Web3, url: str, relay: BallotRelay, receipt: Any) -> Bal
         reason = "the transaction succeeded but holds no VoteCast for the voter"
     else:
         ballot = _ballot_of(relay)
-        call = chain.cast_vote_call(
+        call = onchain.cast_vote_call(
             w3, governor=relay.governor, ballot=ballot, signature=bytes.fromhex(relay.signature[2:])
         )
-        reason = chain.replay_revert(w3, call=call, relayer=relay.relayer, block=relay.block_number)
+        reason = onchain.replay_revert(w3, call=call, relayer=relay.relayer, block=relay.block_number)
     relay.status = BallotRelayStatus.FAILED
     relay.error = redact(
         f"the relay transaction {relay.tx_hash} failed in block {relay.block_number}: {reason}", secrets=[url]
@@ -627,25 +619,13 @@ def _already_relayed(relay: BallotRelay) -> BallotAlreadyRelayed:
 
 
 def _connect(venue: GovernorVenue, rpc_url: str | None) -> tuple[Web3, str]:
-    from chain.rpc import connect, require_chain
-
+    """``connect_venue`` to ``rpc_url`` (the configured node without one), and the URL used."""
     url = rpc_url or settings.CHAIN_RPC_URL
-    try:
-        w3 = connect(url)
-        require_chain(w3, venue.chain_id)
-    except WrongChain as error:
-        raise ChainMismatch(
-            f"the governor is on chain {venue.chain_id}, but the node at {redact_url(url)} serves chain {error.actual}",
-            expected=venue.chain_id,
-            actual=error.actual,
-        ) from None
-    except ChainError as error:
-        raise ChainUnavailable(redact(f"the node at {url} failed: {error}", secrets=[url])) from None
-    return w3, url
+    return connect_venue(venue, url), url
 
 
 def _chain_failure(error: ChainError, url: str, publication: Publication) -> Exception:
-    if isinstance(error, chain.BallotReadFailed):
+    if isinstance(error, onchain.BallotReadFailed):
         return PublicationNotVotable(
             f"the governor {publication.venue.governor} does not answer for proposal {publication.proposal_id}: "
             f"{error} (was the proposal's creation reorganised away?)",

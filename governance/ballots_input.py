@@ -18,7 +18,7 @@ from typing import Any
 
 from eth_typing import ChecksumAddress
 
-from governance.ballots_chain import BALLOT_FIELDS, EXTENDED_BALLOT_FIELDS, SUPPORT_NAMES, SUPPORT_VALUES
+from chain.ballots import BALLOT_FIELDS, EXTENDED_BALLOT_FIELDS, SUPPORT_NAMES, SUPPORT_VALUES
 from governance.exceptions import V4StyleBallot
 from recovery.exceptions import InvalidInput
 from recovery.validation import parse_address, parse_amount

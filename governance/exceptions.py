@@ -4,6 +4,8 @@ Node failures and chain mismatches reuse recovery's ``ChainUnavailable`` (503) a
 ``ChainMismatch`` (409); bad input reuses ``InvalidInput`` (400).
 """
 
+from collections.abc import Mapping
+
 from rest_framework import status as http
 
 from config.errors import LifeboatError
@@ -212,6 +214,10 @@ class BallotRateLimited(LifeboatError):
 
     code = "ballot_rate_limited"
     status = http.HTTP_429_TOO_MANY_REQUESTS
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.detail["retry_after"])}
 
 
 class BallotRelayRefused(LifeboatError):

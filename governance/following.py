@@ -39,10 +39,9 @@ from eth_utils import to_checksum_address
 from chain.blocks import block_hashes, head_block, node_chain_id
 from chain.errors import ChainError
 from chain.governor import TIMESTAMP_CLOCK_MODE
-from chain.logs import RawRpc
+from chain.logs import RawRpc, scan_raw_logs
 from chain.redaction import redact, redact_url
-from governance.exceptions import ProposalReorgedOut, PublicationNotFollowable, TallyMismatch
-from governance.following_chain import (
+from chain.votes import (
     PLAN_APPROVED_TOPIC,
     VOTE_CAST_TOPIC,
     VOTE_CAST_WITH_PARAMS_TOPIC,
@@ -53,18 +52,13 @@ from governance.following_chain import (
     decode_votes,
     read_proposal,
     read_quorum_and_clock,
-    scan_logs,
     transaction_block,
 )
-from governance.following_selectors import (
-    Tally,
-    get_publication,
-    publications_to_follow,
-    stored_tally,
-    tally_of_records,
-)
+from governance.exceptions import ProposalReorgedOut, PublicationNotFollowable, TallyMismatch
+from governance.following_selectors import Tally, stored_tally, tally_of_records
 from governance.models import PlanApproval, Publication, PublicationStatus
 from governance.models.votes import VoteRecord
+from governance.selectors import get_publication, publications_to_follow
 from recovery.exceptions import ChainMismatch, ChainUnavailable
 from recovery.models import PlanAsset
 
@@ -121,7 +115,7 @@ def follow_all(*, rpc_url: str) -> int:
 
 def follow_publication(*, publication_id: int, rpc_url: str) -> Publication:
     """Bring the publication's votes, approvals, state and tally up to the confirmed head; see the module."""
-    publication = get_publication(publication_id)
+    publication = get_publication(publication_id=publication_id)
     if publication.status != PublicationStatus.CREATED or publication.proposal_id is None:
         raise PublicationNotFollowable(
             f"publication {publication_id} is {publication.status!r} without a proposal on chain yet: only a "
@@ -156,7 +150,7 @@ def proposal_status(*, publication_id: int, rpc_url: str | None) -> dict[str, ob
     The quorum and the governor's clock are read at the head when ``rpc_url`` is given (and the
     node answers); without them those entries are None.
     """
-    publication = get_publication(publication_id)
+    publication = get_publication(publication_id=publication_id)
     venue = publication.venue
     tally = stored_tally(publication)
     quorum = clock = None
@@ -297,7 +291,7 @@ def _roll_back(
         if error or locked.error.startswith(ERROR_PREFIX):
             locked.error = error
         locked.save(update_fields=fields)
-    return get_publication(publication_id)
+    return get_publication(publication_id=publication_id)
 
 
 def _scan(rpc: RawRpc, *, publication: Publication, confirmed: int) -> _Scan:
@@ -310,7 +304,7 @@ def _scan(rpc: RawRpc, *, publication: Publication, confirmed: int) -> _Scan:
     if start is not None and start <= confirmed:
         plan_ids = _plan_ids(publication)
         topics = [VOTE_CAST_TOPIC, VOTE_CAST_WITH_PARAMS_TOPIC, PLAN_APPROVED_TOPIC]
-        for page in scan_logs(rpc, [venue.governor, venue.recovery_executor], topics, start, confirmed):
+        for page in scan_raw_logs(rpc, [venue.governor, venue.recovery_executor], topics, start, confirmed):
             votes += decode_votes(page.logs, governor=venue.governor, proposal_id=proposal_id)
             if plan_ids:
                 approvals += decode_approvals(page.logs, recovery_executor=venue.recovery_executor, plan_ids=plan_ids)
@@ -360,7 +354,9 @@ def _store(*, publication: Publication, scan: _Scan) -> Publication:
             publication.followed_block,
             publication.followed_block_hash,
         ) or (locked.created_block_hash != publication.created_block_hash):
-            return get_publication(publication.pk)  # another run moved the cursor meanwhile: its rows stand
+            return get_publication(
+                publication_id=publication.pk
+            )  # another run moved the cursor meanwhile: its rows stand
         VoteRecord.objects.bulk_create(
             [
                 VoteRecord(
@@ -411,7 +407,7 @@ def _store(*, publication: Publication, scan: _Scan) -> Publication:
         if locked.error.startswith(ERROR_PREFIX):
             locked.error = ""
         locked.save(update_fields=_FOLLOWED_FIELDS)
-    return get_publication(publication.pk)
+    return get_publication(publication_id=publication.pk)
 
 
 def _fail(publication: Publication, reason: str) -> None:

@@ -1,16 +1,12 @@
-"""Reads of the indexer's rows: publications to follow, their votes and stored tallies."""
+"""Reads of the indexer's rows: a publication's votes and tallies (publications: ``governance/selectors.py``)."""
 
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from governance.exceptions import PublicationNotFound
-from governance.models import Publication, PublicationStatus
-from governance.models.publications import ProposalState
+from governance.models import Publication
 from governance.models.votes import VoteRecord, VoteSupport
-
-# A proposal in one of these states never changes again (short of a reorg past the confirmation depth).
-FINAL_STATES = (ProposalState.CANCELED, ProposalState.DEFEATED, ProposalState.EXPIRED, ProposalState.EXECUTED)
+from governance.selectors import get_publication
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,23 +19,8 @@ class Tally:
         return {"for": str(self.for_votes), "against": str(self.against_votes), "abstain": str(self.abstain_votes)}
 
 
-def get_publication(publication_id: int) -> Publication:
-    try:
-        return Publication.objects.select_related("venue", "document").get(pk=publication_id)
-    except Publication.DoesNotExist:
-        raise PublicationNotFound(f"there is no publication {publication_id}", publication=publication_id) from None
-
-
-def publications_to_follow() -> list[int]:
-    """Ids of the publications created on chain whose proposal is not in a final state, oldest first."""
-    rows = Publication.objects.filter(status=PublicationStatus.CREATED, proposal_id__isnull=False).exclude(
-        state__in=FINAL_STATES
-    )
-    return list(rows.order_by("pk").values_list("pk", flat=True))
-
-
 def list_votes(*, publication_id: int) -> QuerySet[VoteRecord]:
-    get_publication(publication_id)
+    get_publication(publication_id=publication_id)
     return VoteRecord.objects.filter(publication_id=publication_id).order_by("block_number", "log_index")
 
 

@@ -15,17 +15,20 @@ from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from chain import proposing as onchain
 from chain.errors import Reverted, RpcUnavailable
+from chain.transact import receipt_of
 from config.errors import LifeboatError
-from governance import publishing_chain as onchain
 from governance.exceptions import PlanApprovalMissing, ProposalClosed, ProposalNotReady
 from governance.models import Publication, PublicationStatus
-from governance.publishing import connect_venue, governor_calls, role_account
-from governance.publishing_selectors import get_publication
+from governance.publishing import governor_calls
+from governance.selectors import get_publication, publications_to_advance
+from governance.venues import connect_venue, role_account
 from recovery.exceptions import ChainUnavailable
 
 QUEUE, EXECUTE = "queue", "execute"
@@ -49,9 +52,11 @@ def queue_publication(
     """Queue the publication's proposal on its governor's timelock; idempotent.
 
     ``ProposalNotReady`` (409) while the vote runs or when the governor needs no queuing,
-    ``ProposalClosed`` (409) when it was defeated, canceled or expired.
+    ``ProposalClosed`` (409) when it was defeated, canceled or expired. When this call sends the
+    transaction, ``requested_by`` (None for a command or the periodic task) and the time are
+    stored as ``queued_by``/``queued_at``.
     """
-    return _step(publication_id=publication_id, rpc_url=rpc_url, action=QUEUE)
+    return _step(publication_id=publication_id, rpc_url=rpc_url, action=QUEUE, requested_by=requested_by)
 
 
 def execute_publication(
@@ -61,9 +66,10 @@ def execute_publication(
 
     ``ProposalNotReady`` (409) before the ETA, before queuing, or while the vote runs;
     ``ProposalClosed`` (409) when it can never run; ``PlanApprovalMissing`` (409) when the
-    receipt lacks a ``PlanApproved`` the proposal's calls should have emitted.
+    receipt lacks a ``PlanApproved`` the proposal's calls should have emitted. When this call
+    sends the transaction, ``requested_by`` and the time are stored as ``executed_by``/``executed_at``.
     """
-    return _step(publication_id=publication_id, rpc_url=rpc_url, action=EXECUTE)
+    return _step(publication_id=publication_id, rpc_url=rpc_url, action=EXECUTE, requested_by=requested_by)
 
 
 def advance_publication(*, publication_id: int, rpc_url: str) -> str:
@@ -89,8 +95,7 @@ def advance_publications(*, rpc_url: str) -> dict[str, str]:
     not stop the others.
     """
     outcomes: dict[str, str] = {}
-    pending = Publication.objects.filter(status=PublicationStatus.CREATED, execute_tx_hash="").order_by("pk")
-    for publication_id in pending.values_list("pk", flat=True):
+    for publication_id in publications_to_advance():
         try:
             outcomes[str(publication_id)] = advance_publication(publication_id=publication_id, rpc_url=rpc_url)
         except LifeboatError as error:
@@ -105,7 +110,9 @@ def _status(w3: Web3, governor: Contract, publication: Publication) -> onchain.P
         raise ChainUnavailable(str(error)) from None
 
 
-def _step(*, publication_id: int, rpc_url: str, action: str) -> OutcomeStep:
+def _step(
+    *, publication_id: int, rpc_url: str, action: str, requested_by: AbstractBaseUser | None = None
+) -> OutcomeStep:
     publication = get_publication(publication_id=publication_id)
     if publication.status != PublicationStatus.CREATED:
         raise ProposalNotReady(
@@ -145,7 +152,7 @@ def _step(*, publication_id: int, rpc_url: str, action: str) -> OutcomeStep:
                     f"the governor refused {action} of proposal {proposal_id}: {error}", publication=publication.pk
                 ) from None
             tx_hash = receipt["transactionHash"].to_0x_hex()
-            _store_tx(w3, governor, publication, action, tx_hash)
+            _store_tx(w3, governor, publication, action, tx_hash, sent=True, requested_by=requested_by)
             approvals = _check_approvals(w3, publication, receipt) if action == EXECUTE else []
             state = onchain.read_status(w3, governor, proposal_id).state
             return OutcomeStep(publication, action, True, tx_hash, state, approvals)
@@ -203,14 +210,31 @@ def _require_eligible(publication: Publication, status: onchain.ProposalStatus, 
         )
 
 
-def _store_tx(w3: Web3, governor: Contract, publication: Publication, action: str, tx_hash: str) -> None:
+def _store_tx(
+    w3: Web3,
+    governor: Contract,
+    publication: Publication,
+    action: str,
+    tx_hash: str,
+    *,
+    sent: bool = False,
+    requested_by: AbstractBaseUser | None = None,
+) -> None:
+    """Record the step's transaction, and who had it sent and when if this process ``sent`` it."""
     if action == QUEUE:
         publication.queue_tx_hash = tx_hash
         publication.eta = onchain.read_status(w3, governor, int(publication.proposal_id)).eta or None
-        publication.save(update_fields=["queue_tx_hash", "eta", "updated_at"])
+        fields = ["queue_tx_hash", "eta", "updated_at"]
+        if sent:
+            publication.queued_by, publication.queued_at = requested_by, timezone.now()
+            fields += ["queued_by", "queued_at"]
     else:
         publication.execute_tx_hash = tx_hash
-        publication.save(update_fields=["execute_tx_hash", "updated_at"])
+        fields = ["execute_tx_hash", "updated_at"]
+        if sent:
+            publication.executed_by, publication.executed_at = requested_by, timezone.now()
+            fields += ["executed_by", "executed_at"]
+    publication.save(update_fields=fields)
 
 
 def _recorded_tx(w3: Web3, governor: Contract, publication: Publication, action: str) -> str:
@@ -230,7 +254,7 @@ def _recorded_tx(w3: Web3, governor: Contract, publication: Publication, action:
 def _approvals(w3: Web3, publication: Publication, action: str, tx_hash: str) -> list[onchain.ApprovedPlan]:
     if action != EXECUTE or not tx_hash:
         return []
-    receipt = onchain.find_receipt(w3, tx_hash)
+    receipt = receipt_of(w3, tx_hash)
     return [] if receipt is None else _check_approvals(w3, publication, receipt)
 
 

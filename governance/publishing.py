@@ -23,28 +23,26 @@ from django.db.models import Max
 from web3 import Web3
 from web3.contract import Contract
 
-from chain.errors import Reverted, RpcUnavailable, WrongChain
-from chain.redaction import redact_url
-from config.preflight import ConfigurationError, load_role_account
-from governance import publishing_chain as onchain
+from chain import proposing as onchain
+from chain.errors import Reverted, RpcUnavailable
+from chain.transact import account_nonce, receipt_of
 from governance.exceptions import (
     NothingToPropose,
     ProposalIdMismatch,
     ProposerBelowThreshold,
     ProposeRefused,
     PublicationInFlight,
-    SigningKeyMissing,
 )
 from governance.models import GovernorVenue, Publication, PublicationStatus
-from governance.publishing_selectors import find_publication
-from governance.selectors import get_governor_venue
+from governance.selectors import find_publication, get_governor_venue
+from governance.venues import connect_venue, role_account
 from proposals.calls import proposal_calls
 from proposals.models import ProposalDocument
 from proposals.selectors import get_proposal
-from recovery.exceptions import ChainMismatch, ChainUnavailable
+from recovery.exceptions import ChainUnavailable
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
+    pass
 
 Progress = Callable[[str], None]
 
@@ -109,33 +107,6 @@ def governor_calls(actions: list[dict]) -> list[onchain.GovernorCall]:
         onchain.GovernorCall(target=a["target"], value=int(a["value"]), calldata=bytes.fromhex(a["calldata"][2:]))
         for a in actions
     ]
-
-
-def connect_venue(venue: GovernorVenue, rpc_url: str) -> Web3:
-    """A client for ``rpc_url`` once the node is seen to serve the venue's chain (``ChainMismatch`` 409)."""
-    from chain.rpc import connect, require_chain
-
-    try:
-        w3 = connect(rpc_url)
-        require_chain(w3, venue.chain_id)
-    except WrongChain as error:
-        raise ChainMismatch(
-            f"venue {venue.pk} is on chain {venue.chain_id}, but the node at {redact_url(rpc_url)} serves chain "
-            f"{error.actual}",
-            expected=venue.chain_id,
-            actual=error.actual,
-        ) from None
-    except RpcUnavailable as error:
-        raise ChainUnavailable(str(error)) from None
-    return w3
-
-
-def role_account(role: str) -> "LocalAccount":
-    """The signing account of ``role``; ``SigningKeyMissing`` (503, naming the setting) when it has none."""
-    try:
-        return load_role_account(role)
-    except ConfigurationError as error:
-        raise SigningKeyMissing(str(error), role=role) from None
 
 
 def _propose(
@@ -212,7 +183,7 @@ def _sign_and_store(
         in_flight = Publication.objects.filter(
             proposer=account.address, status=PublicationStatus.SENDING, venue__chain_id=venue.chain_id
         ).aggregate(top=Max("nonce"))["top"]
-        nonce = max(onchain.pending_nonce(w3, account.address), -1 if in_flight is None else in_flight + 1)
+        nonce = max(account_nonce(w3, account.address), -1 if in_flight is None else in_flight + 1)
         sent_block, _, _ = onchain.head(w3)
         try:
             signed = onchain.sign_propose(w3, account, governor, gcalls, description, nonce=nonce)
@@ -245,14 +216,14 @@ def _finish(w3: Web3, governor: Contract, publication: Publication, say: Progres
     """Bring a ``sending`` publication to ``created`` (or ``failed``) without ever signing again."""
     if publication.status != PublicationStatus.SENDING:
         return publication
-    receipt = onchain.find_receipt(w3, publication.tx_hash)
+    receipt = receipt_of(w3, publication.tx_hash)
     if receipt is None:
         created = _created_elsewhere(w3, governor, publication)
         if created is not None:
             say(f"proposal {created.proposal_id} is already on chain (block {created.block_number})")
             return _record(w3, governor, publication, created)
-        if onchain.mined_nonce(w3, publication.proposer) > publication.nonce:
-            receipt = onchain.find_receipt(w3, publication.tx_hash)  # mined between the two reads?
+        if account_nonce(w3, publication.proposer, pending=False) > publication.nonce:
+            receipt = receipt_of(w3, publication.tx_hash)  # mined between the two reads?
             if receipt is None:
                 _fail(
                     publication,
@@ -264,7 +235,7 @@ def _finish(w3: Web3, governor: Contract, publication: Publication, say: Progres
             say(f"sending {publication.tx_hash} to the governor {governor.address}")
             onchain.broadcast(w3, bytes(publication.signed_tx))
             say("waiting for the receipt")
-            receipt = onchain.wait_receipt(w3, publication.tx_hash)
+            receipt = receipt_of(w3, publication.tx_hash, timeout=120, poll=0.05)
             if receipt is None:
                 raise PublicationInFlight(
                     f"propose {publication.tx_hash} is sent but not mined yet; publish again later to finish "

@@ -66,32 +66,22 @@ def proposal_calls(content: Mapping[str, Any], *, recovery_executor: str) -> lis
     for asset in content["assets"]:
         if not asset["batch_count"]:
             continue  # nothing to pay in this asset: approvePlan refuses a plan without batches
-        encoded = encode_call(
-            target=recovery_executor,
-            signature=APPROVE_PLAN,
-            args=[
-                asset["onchain_plan_id"],
-                asset["commitment_root"],
-                asset["payout_token"],
-                mode,
-                asset["batch_count"],
-                asset["total_allocated"],
-            ],
+        args = (
+            asset["onchain_plan_id"],
+            asset["commitment_root"],
+            asset["payout_token"],
+            mode,
+            asset["batch_count"],
+            asset["total_allocated"],
         )
+        encoded = encode_call(target=recovery_executor, signature=APPROVE_PLAN, args=list(args))
         calls.append(
             ProposalCall(
                 target=encoded.target,
                 value=0,
                 calldata=encoded.calldata,
                 signature=encoded.signature,
-                args=(
-                    asset["onchain_plan_id"],
-                    asset["commitment_root"],
-                    asset["payout_token"],
-                    mode,
-                    asset["batch_count"],
-                    asset["total_allocated"],
-                ),
+                args=args,
                 summary=(
                     f"approve plan {asset['onchain_plan_id']} for {asset['asset']}: {asset['batch_count']} batches "
                     f"paying {asset['total_allocated']} base units of {asset['payout_token']} "

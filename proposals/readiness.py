@@ -14,25 +14,20 @@ from proposals.signoffs import counted_signoffs, get_signoff_subject
 
 
 def require_rehearsed(*, proposal_id: int, venue_id: int) -> None:
-    """``RehearsalRequired`` (409) unless the document's latest rehearsal passed, on this venue."""
+    """``RehearsalRequired`` (409) unless the document's latest rehearsal on this venue passed.
+
+    Rehearsals on other venues count neither way: a later one failing elsewhere does not hide
+    one that passed here, and one passing elsewhere does not stand in for this venue's.
+    """
     from proposals.rehearsals import passed_rehearsal
 
-    rehearsal = passed_rehearsal(proposal_id=proposal_id)
-    rehearse = f"`manage.py proposal rehearse --proposal {proposal_id} --venue {venue_id}`"
-    if rehearsal is None:
+    if passed_rehearsal(proposal_id=proposal_id, venue_id=venue_id) is None:
         raise RehearsalRequired(
-            f"rehearse first: proposal {proposal_id} has no passed rehearsal (its latest one failed, or none ran); "
-            f"run {rehearse}",
+            f"rehearse first: proposal {proposal_id} has no passed rehearsal on venue {venue_id} (its latest one "
+            f"there failed, or none ran there; rehearsals on other venues do not count); run "
+            f"`manage.py proposal rehearse --proposal {proposal_id} --venue {venue_id}`",
             proposal=proposal_id,
             venue=venue_id,
-        )
-    if rehearsal.venue_id != venue_id:
-        raise RehearsalRequired(
-            f"rehearse first: proposal {proposal_id}'s latest rehearsal ran on venue {rehearsal.venue_id}, "
-            f"not venue {venue_id}; run {rehearse}",
-            proposal=proposal_id,
-            venue=venue_id,
-            rehearsed_venue=rehearsal.venue_id,
         )
 
 

@@ -1,6 +1,6 @@
 """Rehearsing proposal documents: request, run on a fork, store the report, show it in the body.
 
-The chain work is ``proposals/rehearsal.py``; this module loads what it runs from the database
+The chain work is ``chain/rehearsal.py``; this module loads what it runs from the database
 (the frozen document, the plan's stored batches and allocations, the venue), stores the
 ``Rehearsal`` and renders the document's body again with the result. A new rehearsal may run
 at any time; the latest one with a verdict (passed or failed) counts. One that could not run
@@ -20,13 +20,13 @@ from django.utils import timezone
 from chain.errors import ChainError, WrongChain
 from chain.logs import RawRpc
 from chain.redaction import redact, redact_url
+from chain.rehearsal import BatchToRun, RehearsalScript, fork_point, forked, rehearse_on_fork, summary_line
 from config.preflight import ConfigurationError, load_role_account
 from governance.selectors import get_governor_venue
 from proposals import document, selectors
 from proposals.calls import document_content, proposal_calls
 from proposals.exceptions import RehearsalNotFound
 from proposals.models import ProposalDocument, Rehearsal, RehearsalStatus
-from proposals.rehearsal import BatchToRun, RehearsalScript, fork_point, forked, rehearse_on_fork, summary_line
 from proposals.services import document_path
 from recovery.commitment import Batch, build_commitment
 from recovery.exceptions import ChainMismatch, ChainUnavailable
@@ -145,16 +145,21 @@ def list_rehearsals(*, proposal_id: int) -> QuerySet[Rehearsal]:
     return Rehearsal.objects.filter(proposal_id=proposal_id).order_by("-created_at", "-pk")
 
 
-def latest_verdict(*, proposal_id: int) -> Rehearsal | None:
-    """The document's latest rehearsal that passed or failed (one that could not run says nothing)."""
-    return (
-        Rehearsal.objects.filter(proposal_id=proposal_id, status__in=VERDICTS).order_by("-finished_at", "-pk").first()
-    )
+def latest_verdict(*, proposal_id: int, venue_id: int | None = None) -> Rehearsal | None:
+    """The document's latest rehearsal that passed or failed (one that could not run says nothing).
+
+    With ``venue_id``, the latest on that venue: a rehearsal on another venue (another governor
+    and executor, whose calls and roles differ) says nothing about this one.
+    """
+    rows = Rehearsal.objects.filter(proposal_id=proposal_id, status__in=VERDICTS)
+    if venue_id is not None:
+        rows = rows.filter(venue_id=venue_id)
+    return rows.order_by("-finished_at", "-pk").first()
 
 
-def passed_rehearsal(*, proposal_id: int) -> Rehearsal | None:
-    """The document's latest rehearsal with a verdict, if it passed; ``None`` if it failed or none ran."""
-    latest = latest_verdict(proposal_id=proposal_id)
+def passed_rehearsal(*, proposal_id: int, venue_id: int | None = None) -> Rehearsal | None:
+    """The latest rehearsal with a verdict (on ``venue_id`` if given) if it passed; None if it failed or none ran."""
+    latest = latest_verdict(proposal_id=proposal_id, venue_id=venue_id)
     return latest if latest is not None and latest.passed else None
 
 

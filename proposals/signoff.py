@@ -1,7 +1,7 @@
 """Committee sign-off as EIP-712 typed data: what a member signs, its digest, and who signed it.
 
-Pure: no database, no settings, no chain (``proposals/signoff_wallets.py`` asks a contract
-wallet through EIP-1271). A member signs::
+Pure: no database, no settings, no chain (``chain/wallets.py`` asks a contract
+wallet through EIP-1271, and normalises ECDSA signatures for both). A member signs::
 
     domain  {name: "Lifeboat", version: "1", chainId, verifyingContract: the RecoveryExecutor}
     ProposalSignOff(uint256 incidentId,uint256 version,bytes32 contentHash)
@@ -24,6 +24,8 @@ from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError
 
+from chain.wallets import MalformedSignature, normalize_ecdsa_signature
+
 DOMAIN_NAME = "Lifeboat"
 DOMAIN_VERSION = "1"
 PRIMARY_TYPE = "ProposalSignOff"
@@ -40,9 +42,6 @@ SIGNOFF_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "contentHash", "type": "bytes32"},
     ],
 }
-# secp256k1's order: OpenZeppelin's ECDSA refuses s above half of it (EIP-2), so such a
-# signature could not be checked on chain; it is refused here as well.
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class SignatureFormatError(ValueError):
@@ -112,21 +111,13 @@ def parse_signature(text: object) -> bytes:
 def normalized_ecdsa(signature: bytes) -> bytes:
     """A 65-byte ``r || s || v`` signature with ``v`` as 27 or 28 (wallets also give 0 or 1).
 
-    ``SignatureFormatError`` for another length, another ``v``, or a high ``s``.
+    ``SignatureFormatError`` for another length, another ``v``, or a high ``s``
+    (``chain.wallets.normalize_ecdsa_signature``, which ballots use too).
     """
-    if len(signature) != 65:
-        raise SignatureFormatError(f"an ECDSA signature is 65 bytes (r, s, v); this one has {len(signature)}")
-    v = signature[64]
-    if v in (0, 1):
-        v += 27
-    if v not in (27, 28):
-        raise SignatureFormatError(f"the signature's v is {signature[64]}; it must be 27 or 28 (or 0 or 1)")
-    if int.from_bytes(signature[32:64], "big") > _SECP256K1_N // 2:
-        raise SignatureFormatError(
-            "the signature's s is in the upper half of the curve order (a malleable form OpenZeppelin's ECDSA "
-            "refuses): sign again, or use the equivalent low-s signature"
-        )
-    return signature[:64] + bytes([v])
+    try:
+        return normalize_ecdsa_signature(signature)
+    except MalformedSignature as error:
+        raise SignatureFormatError(str(error)) from None
 
 
 def recover_signer(typed_data: Mapping[str, Any], signature: bytes) -> EcdsaRecovery:

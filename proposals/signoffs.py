@@ -18,10 +18,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from web3 import Web3
 
-from chain.errors import RpcUnavailable, WrongChain
-from chain.redaction import redact, redact_url
+from chain.errors import RpcUnavailable
+from chain.redaction import redact
+from chain.wallets import ask_wallet, has_code, read_block
 from governance.models import GovernorVenue
 from governance.selectors import get_governor_venue
+from governance.venues import connect_chain
 from proposals import signoff
 from proposals.exceptions import (
     CommitteeMemberConflict,
@@ -33,9 +35,8 @@ from proposals.exceptions import (
 )
 from proposals.models import CommitteeMember, ProposalDocument, SignOff, SignOffKind
 from proposals.selectors import get_proposal
-from proposals.signoff_wallets import ask_wallet, has_code, read_block
 from recovery import roles
-from recovery.exceptions import ChainMismatch, ChainUnavailable, InvalidInput, RoleRequired
+from recovery.exceptions import ChainUnavailable, InvalidInput, RoleRequired
 from recovery.validation import parse_address
 
 # --- Reads ---
@@ -238,23 +239,7 @@ def check_signature(
 
 def _wallet_chain(*, rpc_url: str, chain_id: int) -> Callable[[], Web3]:
     """A connection to the node at ``rpc_url``, checked to serve ``chain_id``, made only when called."""
-    from chain.rpc import connect, require_chain
-
-    def connected() -> Web3:
-        try:
-            w3 = connect(rpc_url)
-            require_chain(w3, chain_id)
-        except WrongChain as error:
-            raise ChainMismatch(
-                f"the venue is on chain {chain_id}, but the node at {redact_url(rpc_url)} serves chain {error.actual}",
-                expected=chain_id,
-                actual=error.actual,
-            ) from None
-        except RpcUnavailable as error:
-            raise ChainUnavailable(redact(str(error), secrets=[rpc_url])) from None
-        return w3
-
-    return connected
+    return lambda: connect_chain(rpc_url=rpc_url, chain_id=chain_id)
 
 
 def _chain_errors_as_unavailable(rpc_url: str, call: Callable[[], SignatureCheck]) -> SignatureCheck:

@@ -48,6 +48,10 @@ class Migration(migrations.Migration):
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('document', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='publications', to='proposals.proposaldocument')),
                 ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ('queued_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('queued_at', models.DateTimeField(blank=True, help_text='When Lifeboat sent the queue transaction', null=True)),
+                ('executed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('executed_at', models.DateTimeField(blank=True, help_text='When Lifeboat sent the execute transaction', null=True)),
                 ('venue', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='publications', to='governance.governorvenue')),
             ],
             options={

@@ -70,6 +70,17 @@ class Publication(models.Model):
     queue_tx_hash = models.CharField(max_length=66, blank=True)
     execute_tx_hash = models.CharField(max_length=66, blank=True)
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who had Lifeboat send the queue and execute transactions, and when: empty when the step
+    # was sent by anyone else (it is then only found on chain), or by the periodic task or a
+    # command (no user).
+    queued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When Lifeboat sent the queue transaction")
+    executed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    executed_at = models.DateTimeField(null=True, blank=True, help_text="When Lifeboat sent the execute transaction")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

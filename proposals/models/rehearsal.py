@@ -1,4 +1,4 @@
-"""Rehearsals: a proposal's calls and batches run on a fork, every balance checked (``proposals/rehearsal.py``)."""
+"""Rehearsals: a proposal's calls and batches run on a fork, every balance checked (``chain/rehearsal.py``)."""
 
 from django.conf import settings
 from django.db import models
@@ -20,7 +20,7 @@ class RehearsalStatus(models.TextChoices):
 class Rehearsal(models.Model):
     """One run of a proposal document on a fork of its venue's chain; the latest finished one counts.
 
-    ``report`` is the JSON of ``proposals.rehearsal.rehearse_on_fork`` plus the wall time;
+    ``report`` is the JSON of ``chain.rehearsal.rehearse_on_fork`` plus the wall time;
     ``report_hash`` is keccak256 of its RFC 8785 bytes, as the document's body quotes it. The
     fork block (number and hash) and chain id say which chain state the result holds for.
     """

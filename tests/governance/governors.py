@@ -1,22 +1,29 @@
-"""Shared set-up for publishing and outcome tests: the two governor shapes, a frozen real plan, votes and time.
+"""Shared set-up of the governance tests: the two governor shapes, a frozen real plan, proposals, votes and time.
 
 The dev governor (fixture ``demo``): block clock, a TimelockController, hashed proposal ids,
-threshold 0. The timestamp governor (``timestamp_stack``, the same contracts as
-tests/governance/test_timestamp_governor.py): timestamp clock, no timelock, sequential ids,
-threshold 10**18. Its RecoveryExecutor's approver is the governor itself.
+threshold 0. The timestamp governor (``timestamp_stack``; ``TimestampGovernor`` in
+contracts/src/test/, compiled for the tests only): timestamp clock, no timelock, sequential
+ids, threshold 10**18. With no timelock it executes its proposals itself, so its
+RecoveryExecutor's approver is the governor itself.
+
+The fixtures defined here are registered for tests/governance/ by its conftest.py.
 """
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from rest_framework.test import APIClient
 from web3 import Web3
 
 from chain.artifacts import bind, factory
 from chain.demo import holder_account
-from chain.transact import send
+from chain.transact import send, wait_for
 from governance import services
-from governance.models import GovernorVenue
-from proposals.models import ProposalDocument
+from governance.models import GovernorVenue, Publication, PublicationStatus
+from governance.models.votes import VoteRecord
+from proposals.models import ProposalDocument, Rehearsal
 from proposals.services import freeze_proposal
 from recovery import plans
 from tests.factories import analysed_exploit
@@ -24,7 +31,7 @@ from tests.factories import analysed_exploit
 SUPPLY = 1_000_000 * 10**18
 DELAY_SECONDS, PERIOD_SECONDS, THRESHOLD, QUORUM_PERCENT = 3_600, 86_400, 10**18, 10
 LATE_QUORUM_SECONDS = 7_200
-FOR, AGAINST = 1, 0
+FOR, AGAINST, ABSTAIN = 1, 0, 2
 
 
 def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: object) -> str:
@@ -46,10 +53,13 @@ def timestamp_stack(w3, demo, deployer, executor_account, committee_account) -> 
         QUORUM_PERCENT,
         LATE_QUORUM_SECONDS,
     )
+    # admin and approver: the governor itself, as a timelock-less governance would set it up.
     recovery_executor = _deploy(
         w3, deployer, "RecoveryExecutor", governor, governor, executor_account.address, committee_account.address
     )
-    increase_time(w3, 10)  # the supply checkpoint strictly before the quorum's timepoint
+    # Blocks mined within one second share a timestamp: move the clock on, so the supply is
+    # checkpointed strictly before the timepoint the quorum is read at.
+    increase_time(w3, 10)
     return {"token": token, "governor": governor, "recovery_executor": recovery_executor}
 
 
@@ -147,26 +157,28 @@ def proposer_key_setting() -> dict[str, str]:
     return settings.LIFEBOAT_KEYS["proposer"]
 
 
-def make_publishable(document, venue, rpc_url: str, *, rehearsal: str = "passed", signers: int = 2) -> None:
-    """Give ``document`` a finished rehearsal on ``venue`` (a row with that verdict: running the fork
-    rehearsal is the rehearsal tests' job) and ``signers`` real EIP-712 sign-offs by dev committee keys."""
-    from django.utils import timezone
-
-    from chain.devkeys import COMMITTEE_KEYS
-    from chain.keys import load_account
-    from proposals.models import Rehearsal
-    from proposals.signoff import signable_message
-    from proposals.signoffs import get_signoff_subject, link_committee_member, submit_signoff
-    from tests.factories import UserFactory
-
-    Rehearsal.objects.create(
+def finished_rehearsal(document, venue, status: str = "passed") -> Rehearsal:
+    """A finished rehearsal row with that verdict (running the fork rehearsal is the rehearsal tests' job)."""
+    return Rehearsal.objects.create(
         proposal=document,
         venue=venue,
-        status=rehearsal,
+        status=status,
         content_hash=document.content_hash,
         chain_id=venue.chain_id,
         finished_at=timezone.now(),
     )
+
+
+def make_publishable(document, venue, rpc_url: str, *, rehearsal: str = "passed", signers: int = 2) -> None:
+    """Give ``document`` a finished rehearsal on ``venue`` (``finished_rehearsal``) and ``signers``
+    real EIP-712 sign-offs by dev committee keys."""
+    from chain.devkeys import COMMITTEE_KEYS
+    from chain.keys import load_account
+    from proposals.signoff import signable_message
+    from proposals.signoffs import get_signoff_subject, link_committee_member, submit_signoff
+    from tests.factories import UserFactory
+
+    finished_rehearsal(document, venue, rehearsal)
     if rehearsal != "passed":
         return
     subject = get_signoff_subject(proposal_id=document.pk, venue_id=venue.pk)
@@ -175,3 +187,91 @@ def make_publishable(document, venue, rpc_url: str, *, rehearsal: str = "passed"
         member, _ = link_committee_member(username=UserFactory(committee=True).username, address=account.address)
         signature = account.sign_message(signable_message(subject.typed_data)).signature.to_0x_hex()
         submit_signoff(proposal_id=document.pk, venue_id=venue.pk, member=member, signature=signature, rpc_url=rpc_url)
+
+
+def client_as(user=None) -> APIClient:
+    """An API client signed in as ``user`` (anonymous without one)."""
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+# --- proposals made by hand, as the indexer's tests need them -----------------------------------
+
+
+def signed(w3: Web3, account, call) -> bytes:
+    """``call`` signed by ``account`` at its next nonce: raw bytes a reorg can include again."""
+    params = call.build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    )
+    params.pop("from", None)
+    return bytes(account.sign_transaction(params).raw_transaction)
+
+
+def send_raw(w3: Web3, raw: bytes) -> dict:
+    return wait_for(w3, w3.eth.send_raw_transaction(raw))
+
+
+def propose(w3: Web3, proposer, venue, document, *, calls=None, governor_artifact="LifeboatGovernor"):
+    """Propose on ``venue``'s governor and store the publication as publishing would; (publication, raw tx)."""
+    governor = bind(w3, governor_artifact, venue.governor)
+    if calls is None:
+        calls = [(venue.recovery_executor, 0, "0x")]  # any call: following does not run it
+    targets, values, calldatas = (list(column) for column in zip(*calls, strict=True))
+    description = f"Recovery proposal document {document.pk} version {document.version}\n\ncontent-hash: " + (
+        document.content_hash
+    )
+    raw = signed(w3, proposer, governor.functions.propose(targets, values, calldatas, description))
+    receipt = send_raw(w3, raw)
+    created = governor.events.ProposalCreated().process_receipt(receipt)[0]["args"]
+    publication = Publication.objects.create(
+        document=document,
+        venue=venue,
+        status=PublicationStatus.CREATED,
+        proposal_id=created["proposalId"],
+        description=description,
+        description_hash="0x" + keccak(text=description).hex(),
+        actions=[{"target": t, "value": str(v), "calldata": c} for t, v, c in calls],
+        proposer=proposer.address,
+        tx_hash=receipt["transactionHash"].to_0x_hex(),
+        created_block=receipt["blockNumber"],
+        created_block_hash=receipt["blockHash"].to_0x_hex(),
+    )
+    return publication, raw
+
+
+def vote_call(w3, publication, support, *, reason=None, params=None, artifact="LifeboatGovernor"):
+    functions = bind(w3, artifact, publication.venue.governor).functions
+    proposal_id = int(publication.proposal_id)
+    if params is not None:
+        return functions.castVoteWithReasonAndParams(proposal_id, support, reason or "", params)
+    if reason is not None:
+        return functions.castVoteWithReason(proposal_id, support, reason)
+    return functions.castVote(proposal_id, support)
+
+
+def chain_tally(w3, publication, block: int | str = "latest", artifact="LifeboatGovernor") -> tuple[int, int, int]:
+    """(for, against, abstain) from the governor's proposalVotes at ``block``."""
+    functions = bind(w3, artifact, publication.venue.governor).functions
+    against, for_, abstain = functions.proposalVotes(int(publication.proposal_id)).call(block_identifier=block)
+    return for_, against, abstain
+
+
+def stored_tally(publication) -> tuple[int, int, int]:
+    publication.refresh_from_db()
+    return int(publication.for_votes), int(publication.against_votes), int(publication.abstain_votes)
+
+
+def rows_sum(publication) -> tuple[int, int, int]:
+    sums = {0: 0, 1: 0, 2: 0}
+    for row in VoteRecord.objects.filter(publication=publication):
+        sums[row.support] += int(row.weight)
+    return sums[FOR], sums[AGAINST], sums[ABSTAIN]
+
+
+def assert_tally_is_the_governors(w3, publication) -> None:
+    publication.refresh_from_db()
+    at = publication.followed_block
+    assert w3.eth.get_block(at)["hash"].to_0x_hex() == publication.followed_block_hash
+    assert stored_tally(publication) == rows_sum(publication) == chain_tally(w3, publication, at)

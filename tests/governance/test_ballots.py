@@ -14,23 +14,24 @@ from eth_utils import keccak
 from rest_framework.test import APIClient
 
 from chain.artifacts import bind, factory
-from chain.demo import holder_account
-from chain.transact import send
-from config.preflight import load_role_account
-from governance import ballots, services
-from governance.ballots_chain import (
+from chain.ballots import (
     Ballot,
     ballot_typed_data,
     read_domain,
     typed_data_digest,
     v4_ballot_typed_data,
 )
+from chain.demo import holder_account
+from chain.transact import send
+from config.preflight import load_role_account
+from governance import ballots
 from governance.models import BallotRelay, BallotRelayStatus, Publication, PublicationStatus
 from proposals.calls import document_content, proposal_calls
 from proposals.services import freeze_proposal
 from recovery import plans
 from tests.eip712_oracle import ethers_typed_data
 from tests.factories import UserFactory, analysed_exploit
+from tests.governance.governors import dev_venue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
@@ -42,12 +43,7 @@ FOR, AGAINST, ABSTAIN = 1, 0, 2
 
 @pytest.fixture
 def venue(anvil, demo, chain_settings):
-    return services.add_governor_venue(
-        chain_id=demo.chain_id,
-        governor=demo.address("governor"),
-        recovery_executor=demo.address("recovery_executor"),
-        rpc_url=anvil.url,
-    )
+    return dev_venue(demo, anvil)
 
 
 @pytest.fixture

@@ -12,156 +12,36 @@ from web3.logs import DISCARD
 
 from chain.artifacts import bind
 from chain.demo import holder_account
-from chain.transact import send, wait_for
-from governance import following
-from governance.exceptions import ProposalReorgedOut, PublicationNotFollowable, TallyMismatch
-from governance.following_chain import (
+from chain.transact import send
+from chain.votes import (
     VOTE_CAST_TOPIC,
     VOTE_CAST_WITH_PARAMS_TOPIC,
     MalformedLog,
     decode_votes,
 )
+from governance import following
+from governance.exceptions import ProposalReorgedOut, PublicationNotFollowable, TallyMismatch
 from governance.models import PlanApproval, Publication, PublicationStatus
 from governance.models.votes import VoteRecord
 from governance.services import add_governor_venue
 from proposals.calls import document_content, proposal_calls
-from proposals.services import freeze_proposal
-from recovery import plans
 from recovery.exceptions import ChainMismatch, ChainUnavailable
-from tests.factories import analysed_exploit
-from tests.governance.test_timestamp_governor import LATE_QUORUM_SECONDS, timestamp_stack  # noqa: F401
+from tests.governance.governors import (
+    ABSTAIN,
+    AGAINST,
+    FOR,
+    LATE_QUORUM_SECONDS,
+    assert_tally_is_the_governors,
+    chain_tally,
+    mine,
+    propose,
+    send_raw,
+    signed,
+    stored_tally,
+    vote_call,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
-
-FOR, AGAINST, ABSTAIN = 1, 0, 2
-
-
-# --- set-up: a frozen document, a venue, a proposal created on chain and its publication -------
-
-
-@pytest.fixture
-def depth(settings):
-    settings.CONFIRMATION_DEPTH = 0
-    return settings
-
-
-@pytest.fixture
-def document(anvil, exploited, chain_settings):
-    analysis = analysed_exploit(rpc_url=anvil.url, exploited=exploited, affected_contracts=[exploited["vault"]])
-    plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full")
-    proposal, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
-    return proposal
-
-
-@pytest.fixture
-def venue(anvil, demo):
-    return add_governor_venue(
-        chain_id=demo.chain_id,
-        governor=demo.address("governor"),
-        recovery_executor=demo.address("recovery_executor"),
-        rpc_url=anvil.url,
-    )
-
-
-@pytest.fixture
-def voting_deployer(w3, demo, deployer):
-    """The deployer, holding most of the supply, delegated to itself (votes count from the next block)."""
-    send(w3, deployer, bind(w3, "LifeboatToken", demo.address("token")).functions.delegate(deployer.address))
-    return deployer
-
-
-def mine(w3: Web3, blocks: int) -> None:
-    w3.provider.make_request("anvil_mine", [hex(blocks)])
-
-
-def signed(w3: Web3, account, call) -> bytes:
-    """``call`` signed by ``account`` at its next nonce: raw bytes a reorg can include again."""
-    params = call.build_transaction(
-        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
-    )
-    params.pop("from", None)
-    return bytes(account.sign_transaction(params).raw_transaction)
-
-
-def send_raw(w3: Web3, raw: bytes) -> dict:
-    return wait_for(w3, w3.eth.send_raw_transaction(raw))
-
-
-def propose(w3: Web3, proposer, venue, document, *, calls=None, governor_artifact="LifeboatGovernor"):
-    """Propose on ``venue``'s governor and store the publication as publishing would; (publication, raw tx)."""
-    governor = bind(w3, governor_artifact, venue.governor)
-    if calls is None:
-        calls = [(venue.recovery_executor, 0, "0x")]  # any call: following does not run it
-    targets, values, calldatas = (list(column) for column in zip(*calls, strict=True))
-    description = f"Recovery proposal document {document.pk} version {document.version}\n\ncontent-hash: " + (
-        document.content_hash
-    )
-    raw = signed(w3, proposer, governor.functions.propose(targets, values, calldatas, description))
-    receipt = send_raw(w3, raw)
-    created = governor.events.ProposalCreated().process_receipt(receipt)[0]["args"]
-    publication = Publication.objects.create(
-        document=document,
-        venue=venue,
-        status=PublicationStatus.CREATED,
-        proposal_id=created["proposalId"],
-        description=description,
-        description_hash="0x" + keccak(text=description).hex(),
-        actions=[{"target": t, "value": str(v), "calldata": c} for t, v, c in calls],
-        proposer=proposer.address,
-        tx_hash=receipt["transactionHash"].to_0x_hex(),
-        created_block=receipt["blockNumber"],
-        created_block_hash=receipt["blockHash"].to_0x_hex(),
-    )
-    return publication, raw
-
-
-def vote_call(w3, publication, support, *, reason=None, params=None, artifact="LifeboatGovernor"):
-    functions = bind(w3, artifact, publication.venue.governor).functions
-    proposal_id = int(publication.proposal_id)
-    if params is not None:
-        return functions.castVoteWithReasonAndParams(proposal_id, support, reason or "", params)
-    if reason is not None:
-        return functions.castVoteWithReason(proposal_id, support, reason)
-    return functions.castVote(proposal_id, support)
-
-
-def chain_tally(w3, publication, block: int | str = "latest", artifact="LifeboatGovernor") -> tuple[int, int, int]:
-    """(for, against, abstain) from the governor's proposalVotes at ``block``."""
-    functions = bind(w3, artifact, publication.venue.governor).functions
-    against, for_, abstain = functions.proposalVotes(int(publication.proposal_id)).call(block_identifier=block)
-    return for_, against, abstain
-
-
-def stored_tally(publication) -> tuple[int, int, int]:
-    publication.refresh_from_db()
-    return int(publication.for_votes), int(publication.against_votes), int(publication.abstain_votes)
-
-
-def rows_sum(publication) -> tuple[int, int, int]:
-    sums = {0: 0, 1: 0, 2: 0}
-    for row in VoteRecord.objects.filter(publication=publication):
-        sums[row.support] += int(row.weight)
-    return sums[FOR], sums[AGAINST], sums[ABSTAIN]
-
-
-def assert_tally_is_the_governors(w3, publication) -> None:
-    publication.refresh_from_db()
-    at = publication.followed_block
-    assert w3.eth.get_block(at)["hash"].to_0x_hex() == publication.followed_block_hash
-    assert stored_tally(publication) == rows_sum(publication) == chain_tally(w3, publication, at)
-
-
-@pytest.fixture
-def active(w3, anvil, depth, venue, document, voting_deployer):
-    """A proposal on the demo governor, voting open, and three holders' votes of three kinds."""
-    publication, _ = propose(w3, voting_deployer, venue, document)
-    mine(w3, 2)  # voting delay 1 block: active once the clock passes the snapshot
-    receipts = [
-        send(w3, holder_account(0), vote_call(w3, publication, FOR)),
-        send(w3, holder_account(1), vote_call(w3, publication, AGAINST, reason="not like this: ünïcode ✓")),
-        send(w3, holder_account(2), vote_call(w3, publication, ABSTAIN, reason="params", params=b"\x01\x02\xff")),
-    ]
-    return publication, receipts
 
 
 # --- following --------------------------------------------------------------------------------
@@ -372,7 +252,7 @@ def test_a_stored_tally_that_differs_from_proposal_votes_is_an_error_stored_logg
 # --- late quorum: the deadline moves ---------------------------------------------------------------
 
 
-def test_a_late_quorum_extension_moves_the_stored_deadline(w3, anvil, depth, demo, document, deployer, timestamp_stack):  # noqa: F811
+def test_a_late_quorum_extension_moves_the_stored_deadline(w3, anvil, depth, demo, document, deployer, timestamp_stack):
     venue = add_governor_venue(
         chain_id=demo.chain_id,
         governor=timestamp_stack["governor"],

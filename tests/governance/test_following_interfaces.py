@@ -7,33 +7,15 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.test import APIClient
 
 from chain.artifacts import bind
 from governance.models import Publication, PublicationStatus
 from governance.models.votes import VoteRecord
 from governance.tasks_following import follow_proposals
 from tests.factories import UserFactory
-from tests.governance import test_following as base
-from tests.governance.test_following import assert_tally_is_the_governors, chain_tally
-
-# The chain fixtures of test_following.py, shared.
-active, depth, document, venue, voting_deployer = (
-    base.active,
-    base.depth,
-    base.document,
-    base.venue,
-    base.voting_deployer,
-)
+from tests.governance.governors import assert_tally_is_the_governors, chain_tally, client_as
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
-
-
-def client_as(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def test_the_periodic_task_follows_every_open_publication_on_a_real_worker(celery_worker, chain_settings, w3, active):

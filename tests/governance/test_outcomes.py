@@ -8,21 +8,18 @@ timestamp governor: no timelock (execute straight after the vote), sequential id
 import pytest
 
 from chain import devkeys
-from chain.artifacts import bind
 from chain.demo import VOTING_PERIOD_BLOCKS, holder_account
 from chain.keys import load_account
-from chain.transact import send
 from governance.exceptions import ProposalClosed, ProposalNotReady
+from governance.models import Publication
 from governance.outcomes import advance_publications, execute_publication, queue_publication
 from governance.publishing import publish_proposal
-from tests.governance import governors
 from tests.governance.governors import (
     AGAINST,
     DELAY_SECONDS,
     LATE_QUORUM_SECONDS,
     PERIOD_SECONDS,
     THRESHOLD,
-    dev_venue,
     frozen_document,
     give_votes,
     increase_time,
@@ -34,8 +31,6 @@ from tests.governance.governors import (
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
-
-timestamp_stack = governors.timestamp_stack  # the fixture
 APPROVED = 1  # RecoveryExecutor.PlanStatus.Approved
 
 
@@ -44,13 +39,9 @@ def _executor_nonce(w3) -> int:
 
 
 @pytest.fixture
-def dev_publication(w3, anvil, demo, deployer, exploited, chain_settings):
+def dev_publication(anvil, ready):
     """A publication on the dev governor; holder 0 carries the deployer's votes (enough for quorum)."""
-    token = bind(w3, "LifeboatToken", demo.address("token"))
-    send(w3, deployer, token.functions.delegate(holder_account(0).address))
-    document = frozen_document(anvil, exploited)
-    venue = dev_venue(demo, anvil)
-    make_publishable(document, venue, anvil.url)
+    document, venue = ready
     return publish_proposal(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)
 
 
@@ -81,9 +72,11 @@ def test_the_dev_governor_queues_through_its_timelock_executes_after_the_eta_and
     assert queued.sent and queued.state == "queued" and queued.tx_hash
     publication.refresh_from_db()
     assert publication.queue_tx_hash == queued.tx_hash and publication.eta
+    assert publication.queued_at is not None and publication.queued_by is None  # no user: a service call
     nonce = _executor_nonce(w3)
     again = queue_publication(publication_id=publication.pk, rpc_url=anvil.url)
     assert not again.sent and again.tx_hash == queued.tx_hash
+    assert Publication.objects.get(pk=publication.pk).queued_at == publication.queued_at  # nothing sent, nothing new
     assert _executor_nonce(w3) == nonce  # nothing sent
 
     with pytest.raises(ProposalNotReady) as before_eta:

@@ -12,15 +12,14 @@ import requests
 from eth_utils import keccak
 
 from chain import devkeys
+from chain import proposing as onchain
 from chain.artifacts import bind
 from chain.keys import load_account
 from config.errors import LifeboatError
-from governance import publishing_chain as onchain
 from governance.exceptions import ProposerBelowThreshold
 from governance.models import Publication, PublicationStatus
 from governance.publishing import _propose, governor_calls, proposal_description, publish_proposal
 from recovery.exceptions import ChainMismatch, ChainUnavailable
-from tests.governance import governors
 from tests.governance.governors import (
     THRESHOLD,
     created_count,
@@ -36,8 +35,6 @@ from tests.governance.governors import (
 from tests.rpc_proxy import RpcProxy
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
-
-timestamp_stack = governors.timestamp_stack  # the fixture, shared with the outcome tests
 PAUSE_VAULT = {"signature": "pause()", "args": []}
 
 
@@ -172,13 +169,7 @@ def test_a_node_dying_between_sending_propose_and_reading_its_receipt_is_finishe
 
 def test_a_node_dying_before_the_propose_reaches_it_gets_the_same_signed_bytes_again(w3, anvil, demo, document):
     venue = dev_venue(demo, anvil)
-    proxy = DiesBeforeSending(anvil.url)
-    try:
-        with pytest.raises(ChainUnavailable):
-            _propose(proposal_id=document.pk, venue_id=venue.pk, rpc_url=proxy.url)
-    finally:
-        proxy.close()
-    stored = Publication.objects.get()
+    stored = _stored_but_unsent(anvil, document, venue)
     assert created_count(w3, venue.governor) == 0
     retried = _propose(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)
     assert retried.status == PublicationStatus.CREATED

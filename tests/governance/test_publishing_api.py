@@ -5,42 +5,19 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
 
-from chain.artifacts import bind
-from chain.demo import VOTING_PERIOD_BLOCKS, holder_account
-from chain.transact import send
+from chain.demo import VOTING_PERIOD_BLOCKS
 from governance.models import Publication
 from tests.factories import UserFactory
 from tests.governance.governors import (
+    client_as,
     created_count,
-    dev_venue,
-    frozen_document,
     increase_time,
-    make_publishable,
     mine,
     vote,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
-
-
-def client_as(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def ready(w3, anvil, demo, deployer, exploited, chain_settings):
-    """A rehearsed, signed-off document and the dev venue; holder 0 carries the deployer's votes."""
-    token = bind(w3, "LifeboatToken", demo.address("token"))
-    send(w3, deployer, token.functions.delegate(holder_account(0).address))
-    document = frozen_document(anvil, exploited)
-    venue = dev_venue(demo, anvil)
-    make_publishable(document, venue, anvil.url)
-    return document, venue
 
 
 def test_publishing_needs_the_committee_role_and_answers_the_same_publication_twice(w3, ready):
@@ -102,7 +79,8 @@ def test_queue_and_execute_need_the_executor_role_and_run_the_proposal_to_its_ap
     refused = client_as(UserFactory(committee=True)).post(execute)
     assert refused.status_code == 403 and refused.json()["error"]["detail"]["role"] == "executor"
 
-    executor = client_as(UserFactory(executor=True))
+    executor_user = UserFactory(executor=True)
+    executor = client_as(executor_user)
     early = executor.post(queue)
     assert early.status_code == 409 and early.json()["error"]["code"] == "proposal_not_ready"
     assert "the vote ends at block" in early.json()["error"]["message"]
@@ -123,6 +101,11 @@ def test_queue_and_execute_need_the_executor_role_and_run_the_proposal_to_its_ap
     [entry] = [a for a in json.loads(document.canonical_bytes)["assets"] if a["batch_count"]]
     assert approval["budget"] == entry["total_allocated"]  # base units, a decimal string
     assert executed["publication"]["execute_tx_hash"] == executed["tx_hash"]
+    # Who had each step sent, and when.
+    stored = Publication.objects.get(pk=publication["id"])
+    assert stored.queued_by == executor_user and stored.executed_by == executor_user
+    assert stored.queued_at <= stored.executed_at
+    assert executed["publication"]["queued_at"] and executed["publication"]["executed_at"]
 
 
 def test_the_commands_publish_with_progress_and_refuse_an_early_queue_in_one_line(w3, ready):

@@ -1,52 +1,25 @@
 """The other shape of OpenZeppelin v5 Governor: a timestamp clock, no timelock, stored and sequential proposals.
 
 ``TimestampGovernor`` (contracts/src/test/) is compiled for these tests only; with no timelock
-it executes its proposals itself, so it is the account that must hold APPROVER_ROLE.
+it executes its proposals itself, so it is the account that must hold APPROVER_ROLE. The
+fixture ``timestamp_stack`` is tests/governance/governors.py's.
 """
 
 import pytest
 from eth_utils import keccak
 
-from chain.artifacts import bind, factory
 from chain.governor import TIMESTAMP_CLOCK_MODE, ApproverMissing, check_approver, probe_governor
-from chain.transact import send
 from governance import services
+from tests.governance.governors import (
+    DELAY_SECONDS,
+    LATE_QUORUM_SECONDS,
+    PERIOD_SECONDS,
+    QUORUM_PERCENT,
+    SUPPLY,
+    THRESHOLD,
+)
 
 pytestmark = pytest.mark.chain
-
-SUPPLY = 1_000_000 * 10**18
-DELAY_SECONDS, PERIOD_SECONDS, THRESHOLD, QUORUM_PERCENT = 3_600, 86_400, 10**18, 10
-LATE_QUORUM_SECONDS = 7_200
-
-
-def _deploy(w3, deployer, name, *args) -> str:
-    return send(w3, deployer, factory(w3, name).constructor(*args))["contractAddress"]
-
-
-@pytest.fixture
-def timestamp_stack(w3, demo, deployer, executor_account, committee_account) -> dict[str, str]:
-    token = _deploy(w3, deployer, "TimestampVotesToken", deployer.address, SUPPLY)
-    send(w3, deployer, bind(w3, "TimestampVotesToken", token).functions.delegate(deployer.address))
-    governor = _deploy(
-        w3,
-        deployer,
-        "TimestampGovernor",
-        token,
-        DELAY_SECONDS,
-        PERIOD_SECONDS,
-        THRESHOLD,
-        QUORUM_PERCENT,
-        LATE_QUORUM_SECONDS,
-    )
-    # admin and approver: the governor itself, as a timelock-less governance would set it up.
-    recovery_executor = _deploy(
-        w3, deployer, "RecoveryExecutor", governor, governor, executor_account.address, committee_account.address
-    )
-    # Blocks mined within one second share a timestamp: move the clock on, so the supply is
-    # checkpointed strictly before the timepoint the quorum is read at.
-    w3.provider.make_request("evm_increaseTime", [10])
-    w3.provider.make_request("evm_mine", [])
-    return {"token": token, "governor": governor, "recovery_executor": recovery_executor}
 
 
 def test_a_timestamp_governor_without_timelock_is_probed_as_executing_itself_with_sequential_ids(w3, timestamp_stack):

@@ -14,7 +14,6 @@ from chain import devkeys
 from chain.anvil import free_port
 from chain.artifacts import bind, factory
 from chain.transact import send
-from governance import services as venues
 from governance.exceptions import VenueNotFound
 from governance.models import GovernorVenue
 from proposals.exceptions import ProposalNotFound, RehearsalNotFound
@@ -30,6 +29,7 @@ from recovery import plans
 from recovery.exceptions import ChainMismatch, ChainUnavailable
 from recovery.models import Allocation, MigrationBatch
 from tests.factories import analysed_exploit
+from tests.governance.governors import dev_venue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
@@ -45,12 +45,7 @@ def analysis(anvil, exploited, chain_settings):
 
 @pytest.fixture
 def venue(anvil, demo):
-    return venues.add_governor_venue(
-        chain_id=demo.chain_id,
-        governor=demo.address("governor"),
-        recovery_executor=demo.address("recovery_executor"),
-        rpc_url=anvil.url,
-    )
+    return dev_venue(demo, anvil)
 
 
 def frozen(analysis, exploited, **options) -> ProposalDocument:

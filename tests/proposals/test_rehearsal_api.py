@@ -4,14 +4,13 @@ Wrong roles, unknown ids and a venue on another chain are refused with nothing s
 import time
 
 import pytest
-from rest_framework.test import APIClient
 
-from governance import services as venues
 from governance.models import GovernorVenue
 from proposals.models import Rehearsal
 from proposals.services import freeze_proposal
 from recovery import plans
 from tests.factories import UserFactory, analysed_exploit
+from tests.governance.governors import client_as, dev_venue
 from tests.proposals.test_rehearsal import allocations, fork_processes, fund_with_vault_shares
 
 pytestmark = [pytest.mark.chain]
@@ -31,19 +30,7 @@ def proposal(anvil, exploited, chain_settings):
 
 @pytest.fixture
 def venue(anvil, demo):
-    return venues.add_governor_venue(
-        chain_id=demo.chain_id,
-        governor=demo.address("governor"),
-        recovery_executor=demo.address("recovery_executor"),
-        rpc_url=anvil.url,
-    )
-
-
-def client_as(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
+    return dev_venue(demo, anvil)
 
 
 @pytest.mark.django_db

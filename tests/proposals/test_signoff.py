@@ -6,7 +6,6 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 from eth_account import Account
 from rest_framework.test import APIClient
 
@@ -28,7 +27,7 @@ from proposals.exceptions import (
 )
 from proposals.models import CommitteeMember, Rehearsal, RehearsalStatus, SignOff, SignOffKind
 from proposals.readiness import require_publishable, signoff_status
-from proposals.services import freeze_proposal
+from proposals.rehearsals import passed_rehearsal
 from proposals.signoffs import (
     deactivate_committee_member,
     get_signoff_subject,
@@ -36,10 +35,10 @@ from proposals.signoffs import (
     submit_signoff,
     verify_signoffs,
 )
-from recovery import plans
 from recovery.exceptions import ChainUnavailable, InvalidInput, RoleRequired
 from recovery.models import Incident
-from tests.factories import UserFactory, analysed_exploit
+from tests.factories import UserFactory
+from tests.governance.governors import dev_venue, finished_rehearsal, frozen_document
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
@@ -55,32 +54,17 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def document(anvil, exploited, chain_settings):
-    analysis = analysed_exploit(rpc_url=anvil.url, exploited=exploited, affected_contracts=[exploited["vault"]])
-    plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full")
-    proposal, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
-    return proposal
+    return frozen_document(anvil, exploited)
 
 
 @pytest.fixture
 def venue(demo, anvil):
-    return venues.add_governor_venue(
-        chain_id=demo.chain_id,
-        governor=demo.address("governor"),
-        recovery_executor=demo.address("recovery_executor"),
-        rpc_url=anvil.url,
-    )
+    return dev_venue(demo, anvil)
 
 
 def rehearse(document, venue, status=RehearsalStatus.PASSED) -> Rehearsal:
     """A finished rehearsal row (the rehearsal itself is tested in test_rehearsal*.py)."""
-    return Rehearsal.objects.create(
-        proposal=document,
-        venue=venue,
-        status=status,
-        content_hash=document.content_hash,
-        chain_id=venue.chain_id,
-        finished_at=timezone.now(),
-    )
+    return finished_rehearsal(document, venue, status)
 
 
 @pytest.fixture
@@ -306,8 +290,26 @@ def test_a_rehearsal_on_another_venue_does_not_count(document, venue, members, a
     other.save()
     rehearse(document, other)
     typed_data = get_signoff_subject(proposal_id=document.pk, venue_id=venue.pk).typed_data
-    with pytest.raises(RehearsalRequired, match=f"ran on venue {other.pk}, not venue {venue.pk}"):
+    with pytest.raises(RehearsalRequired, match=f"no passed rehearsal on venue {venue.pk}"):
         submit(document, venue, members[0], sign(KEYS[0], typed_data), anvil.url)
+
+
+def test_a_later_failed_rehearsal_on_another_venue_does_not_hide_a_passed_one_on_this_venue(
+    document, venue, members, anvil, demo
+):
+    other = GovernorVenue.objects.get(pk=venue.pk)
+    other.pk, other.governor = None, demo.address("timelock")  # another row: a second venue on the chain
+    other.save()
+    rehearse(document, venue)
+    rehearse(document, other, status=RehearsalStatus.FAILED)  # later, elsewhere
+    assert passed_rehearsal(proposal_id=document.pk, venue_id=venue.pk) is not None
+    assert passed_rehearsal(proposal_id=document.pk, venue_id=other.pk) is None
+    typed_data = get_signoff_subject(proposal_id=document.pk, venue_id=venue.pk).typed_data
+    for member, key in zip(members[:2], KEYS[:2], strict=True):
+        submit(document, venue, member, sign(key, typed_data), anvil.url)
+    require_publishable(proposal_id=document.pk, venue_id=venue.pk)  # this venue: rehearsed and signed off
+    with pytest.raises(RehearsalRequired, match=f"no passed rehearsal on venue {other.pk}"):
+        require_publishable(proposal_id=document.pk, venue_id=other.pk)
 
 
 # --- Contract wallets (EIP-1271) ---

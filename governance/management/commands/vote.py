@@ -53,7 +53,7 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
 
     def _relay(self, options: dict[str, Any], *, rpc_url: str) -> None:
-        from governance import ballots, ballots_selectors
+        from governance import ballots, selectors
         from governance.apis_ballots import BallotOutput
         from governance.ballots_input import parse_signed_ballot
         from governance.models import BallotRelayStatus
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         signed = parse_signed_ballot(payload, publication_id=options["publication"])
         publication_id = signed.publication_id
         if publication_id is None and signed.proposal_id is not None and signed.governor and signed.chain_id:
-            found = ballots_selectors.find_publication_for_ballot(
+            found = selectors.find_publication_for_ballot(
                 chain_id=signed.chain_id, governor=signed.governor, proposal_id=signed.proposal_id
             )
             publication_id = found.pk if found else None

@@ -1,14 +1,13 @@
 """OpenZeppelin Governor v5 ballots on chain: the typed data, signatures, reads and the relay call.
 
-Plain web3 and eth-account, no Django (it belongs with ``chain/``; it lives here until it moves
-to ``chain/ballots.py``). A governor v5 takes a vote signed off chain as
+Plain web3 and eth-account, no Django. A governor v5 takes a vote signed off chain as
 ``castVoteBySig(proposalId, support, voter, signature)`` over the EIP-712 struct
 ``Ballot(uint256 proposalId,uint8 support,address voter,uint256 nonce)``, or
 ``castVoteWithReasonAndParamsBySig`` over ``ExtendedBallot(..., string reason, bytes params)``,
 under the governor's own EIP-712 domain (ERC-5267 ``eip712Domain()``). It checks the signature
 with ``SignatureChecker`` (ECDSA for an account without code, EIP-1271 ``isValidSignature`` for
-a contract) and consumes the voter's sequential nonce, so a relayed ballot invalidates the
-voter's other pending ones.
+a contract, which ``chain.wallets.ask_wallet`` asks the same way) and consumes the voter's
+sequential nonce, so a relayed ballot invalidates the voter's other pending ones.
 
 v4 governors signed ``Ballot(uint256 proposalId,uint8 support)`` (no voter, no nonce): such a
 signature recovers to the voter only under the v4 type, which is how one is recognised.
@@ -20,26 +19,22 @@ from typing import Any, TypeVar
 
 import requests
 from eth_account.messages import encode_typed_data
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
     BadFunctionCallOutput,
     ContractLogicError,
-    TimeExhausted,
-    TransactionNotFound,
     Web3RPCError,
 )
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chain.artifacts import bind
-from chain.errors import ChainError, Reverted, RpcUnavailable
-from chain.redaction import redact, redact_url
+from chain.errors import ChainError, Reverted
+from chain.governor import PROPOSAL_STATES
+from chain.rpc import rpc_unavailable
 from chain.transact import decode_revert
 
 T = TypeVar("T")
@@ -48,9 +43,7 @@ T = TypeVar("T")
 SUPPORT_VALUES = {"against": 0, "for": 1, "abstain": 2}
 SUPPORT_NAMES = {value: name for name, value in SUPPORT_VALUES.items()}
 
-# IGovernor.ProposalState, in the enum's order.
-PROPOSAL_STATES = ("Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed")
-ACTIVE = 1
+ACTIVE = PROPOSAL_STATES.index("active")
 
 BALLOT_FIELDS = [
     {"name": "proposalId", "type": "uint256"},
@@ -69,17 +62,10 @@ _DOMAIN_MEMBERS = (
     ("verifyingContract", "address"),
     ("salt", "bytes32"),
 )
-ERC1271_MAGIC = bytes.fromhex("1626ba7e")  # isValidSignature(bytes32,bytes)'s selector
-# secp256k1's order halved: OpenZeppelin's ECDSA refuses a larger s (malleable signatures).
-_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
 class BallotReadFailed(ChainError):
     """The governor does not answer a read every OpenZeppelin v5 governor answers (``reason`` says which)."""
-
-
-class MalformedSignature(ChainError):
-    """The bytes cannot be an ECDSA signature OpenZeppelin's ``ECDSA.recover`` accepts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,40 +169,6 @@ def _for_encoding(typed_data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def normalize_ecdsa_signature(signature: bytes) -> bytes:
-    """``signature`` as OpenZeppelin's ``ECDSA.recover`` takes it: 65 bytes r || s || v, v 27 or 28, low s.
-
-    A v of 0 or 1 (some signers' convention) becomes 27 or 28, the same signature.
-    ``MalformedSignature`` for any other length, a v that is neither, or a high s.
-    """
-    if len(signature) != 65:
-        raise MalformedSignature(
-            f"an ECDSA signature is 65 bytes (r, s, v), not {len(signature)}; OpenZeppelin v5's ECDSA.recover "
-            "accepts no other length (not the 64-byte EIP-2098 form)"
-        )
-    v = signature[64]
-    if v in (0, 1):
-        v += 27
-    if v not in (27, 28):
-        raise MalformedSignature(f"the signature's v is {signature[64]}, not 27 or 28")
-    if int.from_bytes(signature[32:64], "big") > _HALF_ORDER:
-        raise MalformedSignature(
-            "the signature's s is in the upper half of the curve order, which OpenZeppelin's ECDSA refuses "
-            "(a malleable signature): sign again with a wallet that produces canonical (low-s) signatures"
-        )
-    return signature[:64] + bytes([v])
-
-
-def recover_signer(digest: bytes, signature: bytes) -> ChecksumAddress | None:
-    """The address whose key made the (normalised) ECDSA ``signature`` over ``digest``; None if it recovers none."""
-    try:
-        r, s, v = (int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64] - 27)
-        public_key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
-    except (BadSignature, ValueError):
-        return None
-    return to_checksum_address(public_key.to_checksum_address())
-
-
 # --- reads -------------------------------------------------------------------------------------
 
 
@@ -239,13 +191,7 @@ class BallotReads:
 
     @property
     def state_name(self) -> str:
-        return PROPOSAL_STATES[self.state] if self.state < len(PROPOSAL_STATES) else str(self.state)
-
-
-def _unavailable(w3: Web3, error: BaseException) -> RpcUnavailable:
-    url = str(getattr(w3.provider, "endpoint_uri", "?"))
-    reason = redact(str(error).splitlines()[0][:160] if str(error) else type(error).__name__, secrets=[url])
-    return RpcUnavailable(f"the node at {redact_url(url)} failed: {reason}")
+        return PROPOSAL_STATES[self.state].capitalize() if self.state < len(PROPOSAL_STATES) else str(self.state)
 
 
 def _read(w3: Web3, what: str, call: Callable[[], T]) -> T:
@@ -257,7 +203,7 @@ def _read(w3: Web3, what: str, call: Callable[[], T]) -> T:
         shown = f"{name}({', '.join(map(str, args))})" if args else name
         raise BallotReadFailed(f"{what} reverted ({shown})") from None
     except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
 
 
 def read_domain(w3: Web3, governor: str, *, block: int | str = "latest") -> GovernorDomain:
@@ -292,7 +238,7 @@ def read_ballot_state(w3: Web3, *, governor: str, proposal_id: int, voter: str) 
         chain_id = int(w3.eth.chain_id)
         voter_code = w3.eth.get_code(to_checksum_address(voter), head["number"])
     except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     block = int(head["number"])
     contract = bind(w3, "LifeboatGovernor", governor)
     functions = contract.functions
@@ -329,32 +275,7 @@ def _clock(w3: Web3, contract: Any, block: int, timestamp: int) -> int:
     except (ContractLogicError, BadFunctionCallOutput):
         return block  # no ERC-6372: block numbers
     except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
-
-
-def erc1271_accepts(w3: Web3, *, account: str, digest: bytes, signature: bytes, block: int | str = "latest") -> bool:
-    """Whether the contract ``account`` answers EIP-1271's magic value for ``signature`` over ``digest``.
-
-    As OpenZeppelin's ``SignatureChecker``: a revert, a short answer or any other value is "no".
-    """
-    data = "0x" + (ERC1271_MAGIC + _abi_bytes32_bytes(digest, signature)).hex()
-    try:
-        raw = bytes(w3.eth.call({"to": to_checksum_address(account), "data": data}, block))
-    except (ContractLogicError, BadFunctionCallOutput):
-        return False
-    except Web3RPCError as error:
-        if "revert" in str(error).lower():
-            return False
-        raise _unavailable(w3, error) from None
-    except (requests.RequestException, OSError) as error:
-        raise _unavailable(w3, error) from None
-    return len(raw) >= 32 and raw[:4] == ERC1271_MAGIC
-
-
-def _abi_bytes32_bytes(digest: bytes, signature: bytes) -> bytes:
-    from eth_abi import encode
-
-    return encode(["bytes32", "bytes"], [digest, signature])
+        raise rpc_unavailable(w3, error) from None
 
 
 # --- the relay ---------------------------------------------------------------------------------
@@ -396,7 +317,7 @@ def quote_relay(w3: Web3, *, call: ContractFunction, relayer: str) -> RelayQuote
         data = error.data if isinstance(error.data, str) else None
         raise Reverted(*decode_revert(data)) from None
     except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     # Some headroom on the estimate (the vote's storage writes vary a little) and on the fee
     # (twice the base fee, as web3.py fills it): the relayer must afford the worst case.
     return RelayQuote(
@@ -423,13 +344,6 @@ def sign_relay(
     return bytes(signed.raw_transaction), signed.hash.to_0x_hex()
 
 
-def pending_nonce(w3: Web3, account: str) -> int:
-    try:
-        return int(w3.eth.get_transaction_count(to_checksum_address(account), "pending"))
-    except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
-
-
 class NonceTaken(ChainError):
     """The node refuses the signed transaction: its nonce was used by another transaction."""
 
@@ -444,21 +358,9 @@ def broadcast(w3: Web3, raw: bytes) -> None:
             return
         if "nonce too low" in text or "nonce is too low" in text:
             raise NonceTaken(str(error)[:200]) from None
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     except (requests.RequestException, OSError) as error:
-        raise _unavailable(w3, error) from None
-
-
-def receipt_of(w3: Web3, tx_hash: str, *, timeout: float) -> TxReceipt | None:
-    """The transaction's receipt, waiting up to ``timeout`` seconds; None when it is not mined by then."""
-    try:
-        if timeout <= 0:
-            return w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        return w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.1)
-    except (TimeExhausted, TransactionNotFound):
-        return None
-    except (requests.RequestException, OSError, Web3RPCError) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The rehearsal on a fork: run a proposal's calls and every batch it approves, then check each balance.
 
-Plain Python over JSON-RPC, no Django (``proposals/rehearsals.py`` loads the data and stores
-the report). The steps, on an anvil forked from the node at a confirmed block:
+Plain Python over JSON-RPC, no Django: ``proposals/rehearsals.py`` loads the data (the calls as
+``proposals.calls.ProposalCall``s, which are ``ScriptCall``s) and stores the report. The steps,
+on an anvil forked from the node at a confirmed block:
 
 1. **Calls.** The governance executor (the timelock, or the governor itself) is impersonated
    and sends every call of the proposal in order, as ``execute`` would: parameter changes,
@@ -31,7 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -43,7 +44,6 @@ from chain.balances import read_balances
 from chain.errors import NotAnErc20, RpcError
 from chain.logs import RawRpc
 from chain.transact import decode_revert
-from proposals.calls import ProposalCall
 
 Progress = Callable[[str], None]
 
@@ -57,6 +57,28 @@ MISMATCHES_SHOWN = 20
 BALANCE_BATCH = 1_000
 # anvil automines a transaction just after answering eth_sendTransaction: poll for its receipt.
 RECEIPT_POLLS = 2_000
+
+
+class ScriptCall(Protocol):
+    """One call of the proposal as the rehearsal runs it and names it in the report."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def value(self) -> int: ...  # wei
+
+    @property
+    def calldata(self) -> str: ...  # 0x-hex
+
+    @property
+    def signature(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def plan_asset(self) -> str | None: ...  # the asset an approvePlan call approves
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +105,7 @@ class BatchToRun:
 class RehearsalScript:
     """Everything a rehearsal runs and checks (built by the service from a frozen document)."""
 
-    calls: Sequence[ProposalCall]
+    calls: Sequence[ScriptCall]
     governance_executor: str  # the timelock, or the governor when it has none
     recovery_executor: str
     batch_executor: str  # the account that will send the batches (EXECUTOR_ROLE)

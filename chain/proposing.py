@@ -1,7 +1,6 @@
 """The chain side of publishing, queueing and executing a proposal on an OpenZeppelin Governor (v5).
 
-Plain web3, no Django (it belongs with ``chain/``; kept here while publishing is the only
-user). Every node failure comes out as ``RpcUnavailable``, every revert as ``Reverted`` with
+Plain web3, no Django. Every node failure comes out as ``RpcUnavailable``, every revert as ``Reverted`` with
 the governor's custom error decoded, so the services above handle two exceptions, not web3's.
 
 Facts this relies on (``@openzeppelin/contracts`` 5.7.0, ``governance/Governor.sol``):
@@ -22,20 +21,19 @@ import requests
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import TimeExhausted, Web3RPCError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chain.artifacts import bind
 from chain.errors import Reverted, RpcUnavailable
-from chain.redaction import redact, redact_url
-from chain.transact import reverts_as_chain_errors
+from chain.governor import PROPOSAL_STATES
+from chain.redaction import redact
+from chain.rpc import endpoint, rpc_unavailable
+from chain.transact import reverts_as_chain_errors, send
 
-# IGovernor.ProposalState, in the enum's order: ``state(id)`` returns the index.
-PROPOSAL_STATES = ("pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed")
 # A broadcast the node answers with one of these was sent before (by us, with the same bytes).
 _ALREADY_SENT = ("already known", "known transaction", "nonce too low", "already imported")
 # Log scans in pages of this many blocks (well under the usual node limits).
@@ -126,21 +124,11 @@ def node_errors(w3: Web3) -> Iterator[None]:
     try:
         yield
     except (requests.RequestException, OSError, TimeExhausted) as error:
-        raise _unavailable(w3, error) from None
+        raise rpc_unavailable(w3, error) from None
     except Web3RPCError as error:
         if "revert" in str(error).lower():
-            raise Reverted(redact(str(error).splitlines()[0][:200], secrets=[_url(w3)])) from None
-        raise _unavailable(w3, error) from None
-
-
-def _url(w3: Web3) -> str:
-    return str(getattr(w3.provider, "endpoint_uri", "?"))
-
-
-def _unavailable(w3: Web3, error: BaseException) -> RpcUnavailable:
-    url = _url(w3)
-    reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-    return RpcUnavailable(f"the node at {redact_url(url)} failed: {redact(reason, secrets=[url])}")
+            raise Reverted(redact(str(error).splitlines()[0][:200], secrets=[endpoint(w3)])) from None
+        raise rpc_unavailable(w3, error) from None
 
 
 def clock_of(w3: Web3, governor: Contract) -> int:
@@ -166,16 +154,6 @@ def head(w3: Web3) -> tuple[int, str, int]:
     with node_errors(w3):
         block = w3.eth.get_block("latest")
     return int(block["number"]), block["hash"].to_0x_hex(), int(block["timestamp"])
-
-
-def pending_nonce(w3: Web3, address: str) -> int:
-    with node_errors(w3):
-        return int(w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
-
-
-def mined_nonce(w3: Web3, address: str) -> int:
-    with node_errors(w3):
-        return int(w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
 
 
 def sign_propose(
@@ -205,23 +183,6 @@ def broadcast(w3: Web3, raw: bytes) -> None:
         raise
 
 
-def find_receipt(w3: Web3, tx_hash: str) -> TxReceipt | None:
-    with node_errors(w3):
-        try:
-            return w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return None
-
-
-def wait_receipt(w3: Web3, tx_hash: str, *, timeout: float = 120) -> TxReceipt | None:
-    """The receipt once mined; None when it is still not mined after ``timeout`` seconds."""
-    with node_errors(w3):
-        try:
-            return w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.05)
-        except TimeExhausted:
-            return None
-
-
 def _created(event: Any) -> CreatedProposal:
     args = event["args"]
     return CreatedProposal(
@@ -249,18 +210,23 @@ def find_created(
     w3: Web3, governor: Contract, *, from_block: int, description_hash_hex: str, proposer: str
 ) -> CreatedProposal | None:
     """The first ``ProposalCreated`` since ``from_block`` by ``proposer`` with this description hash."""
+    for event in _events_since(w3, governor, "ProposalCreated", from_block):
+        created = _created(event)
+        if created.description_hash == description_hash_hex and created.proposer == proposer:
+            return created
+    return None
+
+
+def _events_since(w3: Web3, governor: Contract, event: str, from_block: int) -> Iterator[Any]:
+    """The governor's ``event`` logs from ``from_block`` to the head, decoded, asked for in pages of ``_LOG_PAGE``."""
     last, _, _ = head(w3)
     start = from_block
     while start <= last:
         end = min(start + _LOG_PAGE - 1, last)
         with node_errors(w3):
-            events = governor.events.ProposalCreated().get_logs(from_block=start, to_block=end)
-        for event in events:
-            created = _created(event)
-            if created.description_hash == description_hash_hex and created.proposer == proposer:
-                return created
+            logs = getattr(governor.events, event)().get_logs(from_block=start, to_block=end)
+        yield from logs
         start = end + 1
-    return None
 
 
 def proposal_exists(w3: Web3, governor: Contract, proposal_id: int) -> bool:
@@ -308,8 +274,6 @@ def send_outcome(
     w3: Web3, account: LocalAccount, governor: Contract, action: str, calls: Sequence[GovernorCall], description: str
 ) -> TxReceipt:
     """Send ``queue`` or ``execute`` for the proposal from ``account`` and wait for its receipt."""
-    from chain.transact import send
-
     function = getattr(governor.functions, action)(*call_columns(calls), description_hash(description))
     with node_errors(w3):
         return send(w3, account, function)  # type: ignore[return-value]
@@ -336,14 +300,7 @@ def plans_approved(w3: Web3, recovery_executor: str, receipt: TxReceipt) -> list
 
 def find_outcome_tx(w3: Web3, governor: Contract, *, event: str, proposal_id: int, from_block: int) -> str | None:
     """The transaction of the governor's ``ProposalQueued``/``ProposalExecuted`` for ``proposal_id``, if any."""
-    last, _, _ = head(w3)
-    start = from_block
-    while start <= last:
-        end = min(start + _LOG_PAGE - 1, last)
-        with node_errors(w3):
-            logs = getattr(governor.events, event)().get_logs(from_block=start, to_block=end)
-        for log in logs:
-            if int(log["args"]["proposalId"]) == proposal_id:
-                return log["transactionHash"].to_0x_hex()
-        start = end + 1
+    for log in _events_since(w3, governor, event, from_block):
+        if int(log["args"]["proposalId"]) == proposal_id:
+            return log["transactionHash"].to_0x_hex()
     return None

@@ -1,10 +1,10 @@
 """What the indexer reads from the chain: governor and RecoveryExecutor logs, and the proposal's state.
 
-Plain Python over ``chain.logs.RawRpc``, no Django (it belongs in ``chain/`` and can move there
-as is). Logs are read as ``chain/logs.py`` reads Transfer logs: raw ``eth_getLogs`` paged by
-block range, a refused range halved, the next page fetched on a thread while this one is
-parsed, the collector off while parsing. One query per page covers both contracts and all
-three events (``address`` and ``topics[0]`` as lists).
+Plain Python over ``chain.logs.RawRpc``, no Django. Logs are read by ``chain.logs.scan_raw_logs``,
+the pager of Transfer logs: raw ``eth_getLogs`` paged by block range, a refused range halved,
+the next page fetched on a thread while this one is parsed, the collector off while parsing.
+One query per page covers both contracts and all three events (``address`` and ``topics[0]``
+as lists).
 
 Decoding slices the hex of each log instead of going through eth-abi: a ``VoteCast`` costs
 about 4 us that way against about 40 us through ``eth_abi.decode`` (and far more through
@@ -19,9 +19,7 @@ answering for its replacement.
 """
 
 import functools
-import json
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,23 +28,9 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import keccak, to_checksum_address
 
 from chain.artifacts import load_artifact
-from chain.errors import ChainError, RangeTooLarge, RpcError
-from chain.logs import (
-    DEFAULT_CHUNK,
-    DEFAULT_GROW_AFTER,
-    DEFAULT_PAGE_BYTES,
-    RawLogPage,
-    RawRpc,
-    _collector_paused,
-    _parsed,
-    _prefetched,
-    _Refused,
-    _Reply,
-)
-from chain.redaction import redact_url
-
-# IGovernor.ProposalState, in the enum's order: ``state(id)`` returns the index.
-PROPOSAL_STATES = ("pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed")
+from chain.errors import ChainError, RpcError
+from chain.governor import PROPOSAL_STATES
+from chain.logs import RawRpc, collector_paused
 
 
 class MalformedLog(ChainError):
@@ -122,78 +106,6 @@ def uint_word(value: int) -> str:
     return format(value, "064x")
 
 
-def scan_logs(
-    rpc: RawRpc,
-    addresses: Sequence[str],
-    topics0: Sequence[str],
-    from_block: int,
-    to_block: int,
-    *,
-    chunk: int = DEFAULT_CHUNK,
-    page_bytes: int | None = DEFAULT_PAGE_BYTES,
-    grow_after: int = DEFAULT_GROW_AFTER,
-    prefetch: bool = True,
-) -> Iterator[RawLogPage]:
-    """Pages of the logs of ``addresses`` whose topic0 is one of ``topics0``, blocks ``from_block``..``to_block``.
-
-    ``chain.logs.scan_raw_transfers``'s paging (refused ranges halved, grown back after
-    ``grow_after`` good pages, a large reply shrinking the next range), for any events.
-    """
-    if chunk < 1:
-        raise ValueError(f"chunk must be at least 1 block, not {chunk}")
-    address: str | list[str] = [a.lower() for a in addresses]
-    if len(address) == 1:
-        address = address[0]
-    replies: Iterator[_Reply] = _fetch(rpc, address, list(topics0), from_block, to_block, chunk, page_bytes, grow_after)
-    if prefetch:
-        replies = _prefetched(replies)
-    try:
-        for reply in replies:
-            yield _parsed(reply, rpc.url)
-    finally:
-        replies.close()  # type: ignore[attr-defined]
-
-
-def _fetch(
-    rpc: RawRpc,
-    address: str | list[str],
-    topics0: list[str],
-    first: int,
-    last: int,
-    chunk: int,
-    page_bytes: int | None,
-    grow_after: int,
-) -> Iterator[_Reply]:
-    # The loop of chain.logs._fetch_pages with the query's address and topics as parameters.
-    span, streak, retried, start = chunk, 0, 0, first
-    while start <= last:
-        end = min(last, start + span - 1)
-        query = {"address": address, "topics": [topics0], "fromBlock": hex(start), "toBlock": hex(end)}
-        payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}).encode()
-        try:
-            content = rpc._fetch_result(payload, method="eth_getLogs")
-        except _Refused as refusal:
-            if end > start:
-                span, streak = (end - start + 1) // 2, 0
-                continue
-            if refusal.ambiguous and retried < rpc.retries:
-                time.sleep(rpc.backoff * 2**retried)
-                retried += 1
-                continue
-            raise RangeTooLarge(
-                f"the node at {redact_url(rpc.url)} refuses eth_getLogs even for the single block {start}: {refusal}"
-            ) from None
-        retried = 0
-        yield _Reply(start, end, content)
-        width, start = end - start + 1, end + 1
-        if page_bytes and len(content) > page_bytes:
-            span, streak = max(1, width * page_bytes // len(content)), 0
-            continue
-        streak += 1
-        if span < chunk and streak >= grow_after and (not page_bytes or len(content) * 2 <= page_bytes):
-            span, streak = min(chunk, span * 2), 0
-
-
 @functools.lru_cache(maxsize=65_536)
 def _checksummed(topic: str) -> str:
     # A voter votes once a proposal, but the same voters vote on every proposal of a governor.
@@ -229,7 +141,7 @@ def decode_votes(logs: Iterable[Mapping[str, Any]], *, governor: str, proposal_i
     wanted = "0x" + uint_word(proposal_id)
     votes: list[VoteLog] = []
     append = votes.append
-    with _collector_paused():
+    with collector_paused():
         for log in logs:
             topics = log["topics"]
             if not topics or log["address"].lower() != governor:
