@@ -108,17 +108,7 @@ class BallotListCreateApi(APIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: BallotOutput, 202: BallotOutput})
     def post(self, request: Request, publication_id: int) -> Response:
         signed = parse_signed_ballot(request.data, publication_id=publication_id)
-        relay = ballots.relay_ballot(
-            publication_id=publication_id,
-            voter=signed.voter,
-            support=signed.support,
-            signature=signed.signature,
-            nonce=signed.nonce,
-            reason=signed.reason,
-            params=signed.params,
-            rpc_url=settings.CHAIN_RPC_URL,
-            signed_typed_data=signed.typed_data,
-        )
+        relay = ballots.relay_signed_ballot(signed, publication_id=publication_id, rpc_url=settings.CHAIN_RPC_URL)
         status = 201 if relay.status == BallotRelayStatus.RELAYED else 202
         return Response(BallotOutput(relay).data, status=status)
 

@@ -22,7 +22,7 @@ request gave up waiting.
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -56,6 +56,9 @@ from governance.models.publications import PublicationStatus
 from governance.selectors import get_publication
 from governance.venues import connect_venue, role_account
 from recovery.exceptions import ChainUnavailable
+
+if TYPE_CHECKING:
+    from governance.ballots_input import SignedBallotInput
 
 RATE_WINDOW = dt.timedelta(hours=1)
 
@@ -163,6 +166,21 @@ def relay_ballot(
         quote=quote,
     )
     return _send(w3, url, relay, relayer=relayer)
+
+
+def relay_signed_ballot(signed: "SignedBallotInput", *, publication_id: int, rpc_url: str) -> BallotRelay:
+    """``relay_ballot`` for a ballot read by ``ballots_input.parse_signed_ballot`` (an API body or a wallet's file)."""
+    return relay_ballot(
+        publication_id=publication_id,
+        voter=signed.voter,
+        support=signed.support,
+        signature=signed.signature,
+        nonce=signed.nonce,
+        reason=signed.reason,
+        params=signed.params,
+        rpc_url=rpc_url,
+        signed_typed_data=signed.typed_data,
+    )
 
 
 def resume_ballot_relay(*, relay_id: int, rpc_url: str) -> BallotRelay:

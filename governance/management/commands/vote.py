@@ -77,17 +77,7 @@ class Command(BaseCommand):
                 'the ballot names no publication Lifeboat knows: add "publication" to the file or pass --publication'
             )
         self.stderr.write(f"checking {signed.voter}'s ballot on publication {publication_id} against the chain ...")
-        relay = ballots.relay_ballot(
-            publication_id=publication_id,
-            voter=signed.voter,
-            support=signed.support,
-            signature=signed.signature,
-            nonce=signed.nonce,
-            reason=signed.reason,
-            params=signed.params,
-            rpc_url=rpc_url,
-            signed_typed_data=signed.typed_data,
-        )
+        relay = ballots.relay_signed_ballot(signed, publication_id=publication_id, rpc_url=rpc_url)
         if options["json"]:
             self.stdout.write(json.dumps(BallotOutput(relay).data, indent=2))
             return
