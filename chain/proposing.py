@@ -33,6 +33,7 @@ from chain.governor import PROPOSAL_STATES
 from chain.redaction import redact
 from chain.rpc import endpoint, rpc_unavailable
 from chain.transact import reverts_as_chain_errors, send
+from chain.votes import ApprovalLog, decode_approvals
 
 # A broadcast the node answers with one of these was sent before (by us, with the same bytes).
 _ALREADY_SENT = ("already known", "known transaction", "nonce too low", "already imported")
@@ -82,19 +83,6 @@ class ProposalStatus:
     block_number: int
     block_timestamp: int
     clock: int
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovedPlan:
-    """A ``PlanApproved`` log of the RecoveryExecutor."""
-
-    plan_id: int
-    batches_root: str
-    token: str
-    mode: int
-    batch_count: int
-    budget: int
-    log_index: int
 
 
 def description_hash(description: str) -> bytes:
@@ -279,23 +267,21 @@ def send_outcome(
         return send(w3, account, function)  # type: ignore[return-value]
 
 
-def plans_approved(w3: Web3, recovery_executor: str, receipt: TxReceipt) -> list[ApprovedPlan]:
-    """The RecoveryExecutor's ``PlanApproved`` logs in ``receipt``."""
-    executor = bind(w3, "RecoveryExecutor", recovery_executor)
-    events = executor.events.PlanApproved().process_receipt(receipt, errors=DISCARD)
-    return [
-        ApprovedPlan(
-            plan_id=int(e["args"]["planId"]),
-            batches_root="0x" + bytes(e["args"]["batchesRoot"]).hex(),
-            token=to_checksum_address(e["args"]["token"]),
-            mode=int(e["args"]["mode"]),
-            batch_count=int(e["args"]["batchCount"]),
-            budget=int(e["args"]["budget"]),
-            log_index=int(e["logIndex"]),
-        )
-        for e in events
-        if e["address"] == executor.address
+def plans_approved(recovery_executor: str, receipt: TxReceipt) -> list[ApprovalLog]:
+    """The RecoveryExecutor's ``PlanApproved`` logs in ``receipt``, decoded as the indexer decodes them."""
+    raw = [
+        {
+            "address": log["address"],
+            "topics": ["0x" + bytes(topic).hex() for topic in log["topics"]],
+            "data": "0x" + bytes(log["data"]).hex(),
+            "blockNumber": hex(log["blockNumber"]),
+            "blockHash": log["blockHash"].to_0x_hex(),
+            "transactionHash": log["transactionHash"].to_0x_hex(),
+            "logIndex": hex(log["logIndex"]),
+        }
+        for log in receipt["logs"]
     ]
+    return decode_approvals(raw, recovery_executor=recovery_executor)
 
 
 def find_outcome_tx(w3: Web3, governor: Contract, *, event: str, proposal_id: int, from_block: int) -> str | None:

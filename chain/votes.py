@@ -175,11 +175,11 @@ def decode_votes(logs: Iterable[Mapping[str, Any]], *, governor: str, proposal_i
 
 
 def decode_approvals(
-    logs: Iterable[Mapping[str, Any]], *, recovery_executor: str, plan_ids: Iterable[int]
+    logs: Iterable[Mapping[str, Any]], *, recovery_executor: str, plan_ids: Iterable[int] | None = None
 ) -> list[ApprovalLog]:
-    """The ``PlanApproved`` of ``plan_ids`` by ``recovery_executor`` among raw ``logs``, in order."""
+    """The ``PlanApproved`` of ``plan_ids`` (None: any plan) by ``recovery_executor`` among raw ``logs``, in order."""
     executor = recovery_executor.lower()
-    wanted = {"0x" + uint_word(plan_id) for plan_id in plan_ids}
+    wanted = None if plan_ids is None else {"0x" + uint_word(plan_id) for plan_id in plan_ids}
     approvals = []
     for log in logs:
         topics = log["topics"]
@@ -187,7 +187,7 @@ def decode_approvals(
             continue
         if len(topics) != 3 or len(log["data"]) != 2 + 64 * 4:
             raise _malformed(log, f"{len(topics)} topics and {(len(log['data']) - 2) // 2} data bytes")
-        if topics[1] not in wanted:
+        if wanted is not None and topics[1] not in wanted:
             continue
         root, mode, batch_count, budget = decode(list(PLAN_APPROVED_TYPES), bytes.fromhex(log["data"][2:]))
         approvals.append(

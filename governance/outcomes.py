@@ -23,6 +23,7 @@ from web3.types import TxReceipt
 from chain import proposing as onchain
 from chain.errors import Reverted, RpcUnavailable
 from chain.transact import receipt_of
+from chain.votes import ApprovalLog
 from config.errors import LifeboatError
 from governance.exceptions import PlanApprovalMissing, ProposalClosed, ProposalNotReady
 from governance.models import Publication, PublicationStatus
@@ -43,7 +44,7 @@ class OutcomeStep:
     sent: bool
     tx_hash: str
     state: str  # the proposal's state on chain after the step
-    approvals: list[onchain.ApprovedPlan] = field(default_factory=list)
+    approvals: list[ApprovalLog] = field(default_factory=list)
 
 
 def queue_publication(
@@ -251,16 +252,16 @@ def _recorded_tx(w3: Web3, governor: Contract, publication: Publication, action:
     return found or ""
 
 
-def _approvals(w3: Web3, publication: Publication, action: str, tx_hash: str) -> list[onchain.ApprovedPlan]:
+def _approvals(w3: Web3, publication: Publication, action: str, tx_hash: str) -> list[ApprovalLog]:
     if action != EXECUTE or not tx_hash:
         return []
     receipt = receipt_of(w3, tx_hash)
     return [] if receipt is None else _check_approvals(w3, publication, receipt)
 
 
-def _check_approvals(w3: Web3, publication: Publication, receipt: TxReceipt) -> list[onchain.ApprovedPlan]:
+def _check_approvals(w3: Web3, publication: Publication, receipt: TxReceipt) -> list[ApprovalLog]:
     """The receipt's ``PlanApproved`` logs; ``PlanApprovalMissing`` unless each ``approvePlan`` call has its own."""
-    approved = onchain.plans_approved(w3, publication.venue.recovery_executor, receipt)
+    approved = onchain.plans_approved(publication.venue.recovery_executor, receipt)
     seen = {(a.plan_id, a.batches_root.lower()) for a in approved}
     expected = [
         (int(action["args"][0]), str(action["args"][1]).lower())
