@@ -120,6 +120,9 @@ def _celery_worker_session(django_db_blocker: object) -> Iterator[object]:
     # Preflight reads settings.CHAIN_RPC_URL, which tests point at their own anvil per test;
     # the start-up check itself is tested with real worker processes in tests/test_startup.py.
     settings.LIFEBOAT_PREFLIGHT_ON_WORKER_START = False
+    # Messages left on the broker by an earlier session name rows and nodes of that session (ids
+    # this session's database reuses, an anvil that is gone): this session's worker must not run them.
+    app.control.purge()
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20) as worker:
         yield worker
 
