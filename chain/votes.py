@@ -53,7 +53,7 @@ PLAN_APPROVED_TOPIC, PLAN_APPROVED_TYPES = _event("RecoveryExecutor", "PlanAppro
 # The slicing below relies on these layouts; an artifact that changed them fails at import.
 assert VOTE_CAST_TYPES == ("uint256", "uint8", "uint256", "string"), VOTE_CAST_TYPES
 assert VOTE_CAST_WITH_PARAMS_TYPES == ("uint256", "uint8", "uint256", "string", "bytes"), VOTE_CAST_WITH_PARAMS_TYPES
-assert PLAN_APPROVED_TYPES == ("bytes32", "uint8", "uint32", "uint256"), PLAN_APPROVED_TYPES
+assert PLAN_APPROVED_TYPES == ("uint64", "bytes32", "uint8", "uint8", "uint32", "uint256", "uint64"), PLAN_APPROVED_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +81,15 @@ class ApprovalLog:
     log_index: int
     recovery_executor: str
     plan_id: int
-    batches_root: str
+    batches_root: str  # the batch commitment (push) or the allocation root (pull)
     token: str
     mode: int
     batch_count: int
     budget: int
+    incident_key: str
+    version: int
+    delivery: int  # RecoveryExecutor.Delivery: 0 push, 1 push with the claimable fallback, 2 pull
+    claim_deadline: int  # pull: last timestamp a claim is accepted; push: 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +189,13 @@ def decode_approvals(
         topics = log["topics"]
         if not topics or topics[0] != PLAN_APPROVED_TOPIC or log["address"].lower() != executor:
             continue
-        if len(topics) != 3 or len(log["data"]) != 2 + 64 * 4:
+        if len(topics) != 4 or len(log["data"]) != 2 + 64 * len(PLAN_APPROVED_TYPES):
             raise _malformed(log, f"{len(topics)} topics and {(len(log['data']) - 2) // 2} data bytes")
         if wanted is not None and topics[1] not in wanted:
             continue
-        root, mode, batch_count, budget = decode(list(PLAN_APPROVED_TYPES), bytes.fromhex(log["data"][2:]))
+        version, root, mode, delivery, batch_count, budget, deadline = decode(
+            list(PLAN_APPROVED_TYPES), bytes.fromhex(log["data"][2:])
+        )
         approvals.append(
             ApprovalLog(
                 int(log["blockNumber"], 16),
@@ -199,10 +205,14 @@ def decode_approvals(
                 to_checksum_address(log["address"]),
                 int(topics[1], 16),
                 "0x" + root.hex(),
-                _checksummed(topics[2]),
+                _checksummed(topics[3]),
                 mode,
                 batch_count,
                 budget,
+                topics[2].lower(),
+                version,
+                delivery,
+                deadline,
             )
         )
     return approvals

@@ -257,6 +257,10 @@ CELERY_BEAT_SCHEDULE["resume-ballot-relays"] = {
 }
 
 
+# --- Execution of approved plans ---
+# (filled in by the execution work)
+
+
 def _key_setting(role: str, dev_default: str) -> dict[str, str]:
     """Key material of one role: a hex key, or an encrypted keystore file and its password.
 

@@ -7,7 +7,7 @@ from governance import apis as governance_apis
 from governance import apis_ballots, apis_following, apis_publishing
 from proposals import apis as proposal_apis
 from proposals import apis_rehearsal, apis_safe, apis_signoff
-from recovery import apis
+from recovery import apis, apis_execution, apis_verification
 from recovery import views as recovery_views
 
 urlpatterns = [
@@ -44,6 +44,8 @@ urlpatterns = [
     *apis_publishing.urlpatterns,
     *apis_following.urlpatterns,
     *apis_ballots.urlpatterns,
+    *apis_execution.urlpatterns,
+    *apis_verification.urlpatterns,
     # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).
     re_path(r"^api/", errors.api_not_found),
 ]

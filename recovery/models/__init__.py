@@ -1,0 +1,44 @@
+"""Recovery models, one module per concern; every model is importable from ``recovery.models``."""
+
+from recovery.models.core import (
+    AccountImpact,
+    Allocation,
+    AnalysisStatus,
+    BalanceSnapshot,
+    DeployedContract,
+    Deployment,
+    ImpactAnalysis,
+    ImpactKind,
+    Incident,
+    IncidentKind,
+    IncidentStatus,
+    MigrationBatch,
+    PlanAsset,
+    PlanMode,
+    PlanPolicy,
+    PlanStatus,
+    RecoveryPlan,
+)
+from recovery.models.execution import *  # noqa: F403  (its __all__ lists the execution models)
+from recovery.models.execution import __all__ as _execution_all
+
+__all__ = [
+    "AccountImpact",
+    "Allocation",
+    "AnalysisStatus",
+    "BalanceSnapshot",
+    "DeployedContract",
+    "Deployment",
+    "ImpactAnalysis",
+    "ImpactKind",
+    "Incident",
+    "IncidentKind",
+    "IncidentStatus",
+    "MigrationBatch",
+    "PlanAsset",
+    "PlanMode",
+    "PlanPolicy",
+    "PlanStatus",
+    "RecoveryPlan",
+    *_execution_all,
+]

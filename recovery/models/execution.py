@@ -1,0 +1,3 @@
+"""Execution of approved plans: runs, batch sends, every transaction hash, sender nonces, the audit log."""
+
+__all__: list[str] = []
