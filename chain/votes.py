@@ -53,7 +53,8 @@ PLAN_APPROVED_TOPIC, PLAN_APPROVED_TYPES = _event("RecoveryExecutor", "PlanAppro
 # The slicing below relies on these layouts; an artifact that changed them fails at import.
 assert VOTE_CAST_TYPES == ("uint256", "uint8", "uint256", "string"), VOTE_CAST_TYPES
 assert VOTE_CAST_WITH_PARAMS_TYPES == ("uint256", "uint8", "uint256", "string", "bytes"), VOTE_CAST_WITH_PARAMS_TYPES
-assert PLAN_APPROVED_TYPES == ("uint64", "bytes32", "uint8", "uint8", "uint32", "uint256", "uint64"), PLAN_APPROVED_TYPES
+_PLAN_APPROVED_LAYOUT = ("uint64", "bytes32", "uint8", "uint8", "uint32", "uint256", "uint64")
+assert PLAN_APPROVED_TYPES == _PLAN_APPROVED_LAYOUT, PLAN_APPROVED_TYPES
 
 
 @dataclass(frozen=True, slots=True)
