@@ -58,8 +58,13 @@ from chain.rehearsal import (  # noqa: E402
 from chain.rpc import connect  # noqa: E402
 from proposals.calls import proposal_calls  # noqa: E402
 from recovery.batching import plan_batches  # noqa: E402
-from recovery.commitment import build_commitment  # noqa: E402
-from recovery.plans import GAS_BASE, GAS_PER_EXISTING_RECIPIENT, GAS_PER_NEW_RECIPIENT  # noqa: E402
+from recovery.commitment import CommitmentDomain, build_commitment  # noqa: E402
+from recovery.plans import (  # noqa: E402
+    GAS_BASE,
+    GAS_PER_EXISTING_RECIPIENT,
+    GAS_PER_NEW_RECIPIENT,
+    incident_key,
+)
 
 GAS_CEILING = 10_000_000
 PLAN_ID = 1
@@ -83,17 +88,28 @@ def build_script(demo: Any, count: int) -> tuple[RehearsalScript, dict[str, int]
         gas_per_new_recipient=GAS_PER_NEW_RECIPIENT,
         gas_per_existing_recipient=GAS_PER_EXISTING_RECIPIENT,
     )
-    tree = build_commitment(batches)
+    executor = demo.address("recovery_executor")
+    tree = build_commitment(batches, domain=CommitmentDomain(demo.chain_id, executor, PLAN_ID))
     token = demo.address("migrated_vault_share")
     content = {
         "parameter_changes": [],
-        "plan": {"mode": "restore"},
+        "plan": {
+            "id": PLAN_ID,
+            "version": 1,
+            "mode": "restore",
+            "delivery": "push",
+            "claim_deadline": None,
+            "incident_key": incident_key(demo.chain_id, PLAN_ID),
+            "recovery_executor": executor,
+        },
         "assets": [
             {
                 "asset": token,
                 "onchain_plan_id": str(PLAN_ID),
                 "commitment_root": tree.root,
+                "allocation_root": "",
                 "payout_token": token,
+                "recipients": len(paid),
                 "batch_count": len(batches),
                 "total_allocated": str(sum(amount for _, amount in paid)),
             }

@@ -54,6 +54,11 @@ RUNS = {
         ["--accounts", "10000", "--rounds", "3"],
         ["--accounts", "1000", "--rounds", "1"],
     ),
+    "gas": (
+        "gas_bench.py",
+        ["--accounts", "10000", "--per-tx", "200", "--leaves", "10000", "--claims", "1000"],
+        ["--quick"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 

@@ -11,10 +11,15 @@ on an anvil forked from the node at a confirmed block:
 2. **Batches.** The account holding ``EXECUTOR_ROLE`` on the ``RecoveryExecutor`` (the executor
    key's address) is impersonated and sends every batch with its commitment proof through
    ``executeBatch``. A batch that reverts is recorded and the next one still runs, so one report
-   names every broken batch.
+   names every broken batch. A pull plan has no batches: every holder's ``claim`` runs instead
+   (a sample, evenly spread, when the service chose one: the report says so).
 3. **Balances.** Every recipient's payout-token balance is read at the fork block and after the
    last step (batched ``eth_call``s, ``chain.balances.read_balances``) and must have risen by
-   exactly its allocation.
+   exactly its allocation. With the claimable fallback, a recipient the token refused is
+   ``Credited`` instead: its credit counts as paid, and the report lists it as a finding.
+   A balance that rose by less than was sent (a fee-on-transfer or rebasing token) fails the
+   rehearsal with the token named: such a token cannot be paid exactly, so nothing paying it
+   may be signed off or published.
 
 Every transaction is sent with a gas price of zero on a fork whose base fee is zero, so no
 impersonated account needs ETH for gas and none has its balance changed: a call carrying
@@ -50,6 +55,7 @@ Progress = Callable[[str], None]
 EXECUTOR_ROLE = "0x" + keccak(text="EXECUTOR_ROLE").hex()
 _HAS_ROLE = keccak(text="hasRole(bytes32,address)")[:4]
 _EXECUTE_BATCH = keccak(text="executeBatch(uint256,uint256,address[],uint256[],bytes32[])")[:4]
+_CLAIM = keccak(text="claim(uint256,uint256,address,uint256,bytes32[])")[:4]
 # How many balance mismatches the report lists (all are counted).
 MISMATCHES_SHOWN = 20
 # balanceOf calls a JSON-RPC batch: a fork fetches the slots a batch needs from the node
@@ -102,6 +108,19 @@ class BatchToRun:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimToRun:
+    """One holder's claim of a pull plan: the allocation leaf [index, account, amount] and its proof."""
+
+    asset: str
+    payout_token: str
+    onchain_plan_id: int
+    index: int
+    account: str
+    amount: int
+    proof: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RehearsalScript:
     """Everything a rehearsal runs and checks (built by the service from a frozen document)."""
 
@@ -112,6 +131,8 @@ class RehearsalScript:
     batches: Sequence[BatchToRun]
     payouts: Mapping[str, Mapping[str, int]]  # payout token -> account (lowercase) -> amount it must gain
     problems: Sequence[str] = ()  # found while building the script (stored batches off the commitment...)
+    claims: Sequence[ClaimToRun] = ()  # pull plans: the claims to run (all, or a sample)
+    claims_total: int = 0  # pull plans: how many allocations there are (more than ``claims`` when sampled)
 
 
 def fork_point(rpc: RawRpc, *, confirmation_depth: int) -> ForkPoint:
@@ -187,7 +208,9 @@ def rehearse_on_fork(
             else "not run: " + (role["message"] if not role["holds"] else "; ".join(script.problems))
         )
         batches = [_batch_entry(batch, status="skipped", note=reason) for batch in script.batches]
+        claims = [_claim_entry(claim, status="skipped", note=reason) for claim in script.claims]
         balances: dict[str, Any] = {"status": "skipped", "note": reason}
+        credited: list[dict[str, str]] = []
         say(f"batches {reason}")
     else:
         batches = _run_batches(rpc, script, gas=gas, say=say)
@@ -196,9 +219,17 @@ def rehearse_on_fork(
             for step in batches
             if step["status"] == "reverted"
         ]
+        claims = _run_claims(rpc, script, gas=gas, say=say)
+        failures += [
+            f"claim {step['index']} of {step['asset']} ({step['account']}) reverted: {step['revert']['shown']}"
+            for step in claims
+            if step["status"] == "reverted"
+        ]
+        credited = _credited(batches)
         head = int(rpc.call("eth_blockNumber", []), 16)
         after = _read_payout_balances(rpc, script.payouts, block=head, failures=failures)
-        balances = _check_balances(script.payouts, before, after)
+        balances = _check_balances(script.payouts, before, after, credited=credited)
+        failures += [_short_paid_failure(entry) for entry in balances["short_paid_tokens"]]
         if balances["mismatched"]:
             failures.append(
                 f"{balances['mismatched']} of {balances['checked']} recipients' balances did not rise by "
@@ -206,7 +237,12 @@ def rehearse_on_fork(
             )
         say(f"balances: {balances['checked']} checked, {balances['mismatched']} mismatched")
 
-    total_gas = sum(step.get("gas_used") or 0 for step in (*calls, *batches))
+    total_gas = sum(step.get("gas_used") or 0 for step in (*calls, *batches, *claims))
+    findings = [
+        f"{entry['account']} was credited {entry['amount']} of {entry['token']} instead of paid (plan "
+        f"{entry['plan_id']}): the token refused the transfer; the account claims it with claimCredit"
+        for entry in credited
+    ]
     return {
         "passed": not failures,
         "failures": failures,
@@ -218,6 +254,14 @@ def rehearse_on_fork(
         "executor_role": role,
         "calls": calls,
         "batches": batches,
+        "claims": claims,
+        "claims_run": {
+            "run": len(script.claims),
+            "total": script.claims_total,
+            "sampled": len(script.claims) < script.claims_total,
+        },
+        "credited": credited,
+        "findings": findings,
         "balances": balances,
         "total_gas": total_gas,
     }
@@ -226,9 +270,16 @@ def rehearse_on_fork(
 def summary_line(report: Mapping[str, Any]) -> str:
     """One sentence for people: what ran and, when it failed, the first reason."""
     calls, batches = report.get("calls", []), report.get("batches", [])
+    claims, claims_run = report.get("claims", []), report.get("claims_run") or {}
     balances = report.get("balances") or {}
+    claimed = ""
+    if claims_run.get("total"):
+        sample = f" (a sample of {claims_run['total']})" if claims_run.get("sampled") else ""
+        claimed = f"{sum(1 for c in claims if c['status'] == 'ok')} of {len(claims)} claim(s){sample} paid, "
+    credited = f"{len(report['credited'])} recipient(s) credited, " if report.get("credited") else ""
     ran = (
         f"{len(calls)} call(s), {sum(1 for b in batches if b['status'] == 'ok')} of {len(batches)} batch(es) paid, "
+        f"{claimed}{credited}"
         f"{balances.get('matched', 0)} of {balances.get('checked', 0)} balance(s) exact, "
         f"{report.get('total_gas', 0):,} gas, on a fork of chain {report.get('chain_id')} "
         f"at block {report.get('fork', {}).get('block')}"
@@ -306,6 +357,79 @@ def _run_batches(rpc: RawRpc, script: RehearsalScript, *, gas: int, say: Progres
         )
     rpc.call("anvil_stopImpersonatingAccount", [sender])
     return steps
+
+
+def _run_claims(rpc: RawRpc, script: RehearsalScript, *, gas: int, say: Progress) -> list[dict]:
+    """Every claim of the script, sent by the batch executor for the holder (anyone may; tokens go to the holder)."""
+    if not script.claims:
+        return []
+    sender = to_checksum_address(script.batch_executor)
+    target = to_checksum_address(script.recovery_executor)
+    rpc.call("anvil_impersonateAccount", [sender])
+    steps = []
+    for position, claim in enumerate(script.claims):
+        entry = _claim_entry(claim, status="", note="")
+        entry.update(_transact(rpc, sender=sender, to=target, data=claim_calldata(claim), value=0, gas=gas))
+        steps.append(entry)
+        if entry["status"] != "ok" or position % 100 == 0 or position == len(script.claims) - 1:
+            say(f"claim {position + 1}/{len(script.claims)} (index {claim.index}): {_outcome(entry)}")
+    rpc.call("anvil_stopImpersonatingAccount", [sender])
+    return steps
+
+
+def _claim_entry(claim: ClaimToRun, *, status: str, note: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "asset": claim.asset,
+        "payout_token": claim.payout_token,
+        "plan_id": str(claim.onchain_plan_id),
+        "index": claim.index,
+        "account": to_checksum_address(claim.account),
+        "amount": str(claim.amount),
+    }
+    if status:
+        entry.update(status=status, note=note, gas_used=None, revert=None, events=[], other_events={})
+    return entry
+
+
+def claim_calldata(claim: ClaimToRun) -> str:
+    encoded = abi_encode(
+        ["uint256", "uint256", "address", "uint256", "bytes32[]"],
+        [
+            claim.onchain_plan_id,
+            claim.index,
+            to_checksum_address(claim.account),
+            claim.amount,
+            [bytes.fromhex(node[2:]) for node in claim.proof],
+        ],
+    )
+    return "0x" + (_CLAIM + encoded).hex()
+
+
+def _credited(batches: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The ``Credited`` events of the batches run: recipients the token refused, credited instead."""
+    found = []
+    for step in batches:
+        for event in step.get("events") or []:
+            if event.get("event") == "Credited":
+                args = event["args"]
+                found.append(
+                    {
+                        "plan_id": str(args["planId"]),
+                        "account": to_checksum_address(args["account"]),
+                        "token": to_checksum_address(args["token"]),
+                        "amount": str(args["amount"]),
+                    }
+                )
+    return found
+
+
+def _short_paid_failure(entry: Mapping[str, Any]) -> str:
+    return (
+        f"the payout token {entry['token']} delivered less than was sent: {entry['account']} received "
+        f"{entry['received']} of {entry['expected']} ({entry['count']} recipient(s) short in all). It is a "
+        "fee-on-transfer or rebasing token and cannot be paid exactly: a plan paying it cannot be signed off or "
+        "published; pay in another token (a migrated one in restore mode)"
+    )
 
 
 def _batch_entry(batch: BatchToRun, *, status: str, note: str) -> dict[str, Any]:
@@ -409,16 +533,41 @@ def _check_balances(
     payouts: Mapping[str, Mapping[str, int]],
     before: Mapping[str, Mapping[str, int]],
     after: Mapping[str, Mapping[str, int]],
+    *,
+    credited: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
+    """Each recipient's rise against its allocation; a credit (the claimable fallback) counts as paid.
+
+    ``short_paid_tokens``: per token, the first recipient whose balance rose, but by less than
+    it was sent (a fee-on-transfer or rebasing token), and how many were short.
+    """
+    credit: dict[tuple[str, str], int] = defaultdict(int)
+    for entry in credited:
+        credit[(entry["token"].lower(), entry["account"].lower())] += int(entry["amount"])
     checked = mismatched = 0
     shown: list[dict[str, str]] = []
+    short: dict[str, dict[str, Any]] = {}
     for token, expected in payouts.items():
         old, new = before.get(token, {}), after.get(token, {})
         for account, amount in expected.items():
             checked += 1
             start, end = old.get(account), new.get(account)
-            if start is not None and end is not None and end - start == amount:
-                continue
+            if start is not None and end is not None:
+                received = end - start + credit.get((token.lower(), account.lower()), 0)
+                if received == amount:
+                    continue
+                if 0 < received < amount:
+                    first = short.setdefault(
+                        token.lower(),
+                        {
+                            "token": to_checksum_address(token),
+                            "account": to_checksum_address(account),
+                            "expected": str(amount),
+                            "received": str(received),
+                            "count": 0,
+                        },
+                    )
+                    first["count"] += 1
             mismatched += 1
             if len(shown) < MISMATCHES_SHOWN:
                 shown.append(
@@ -437,6 +586,8 @@ def _check_balances(
         "matched": checked - mismatched,
         "mismatched": mismatched,
         "mismatches": shown,
+        "credited": len(credited),
+        "short_paid_tokens": list(short.values()),
     }
 
 

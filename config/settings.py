@@ -196,6 +196,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "control_folder": str(CELERY_BROKER_FOLDER.parent / "control"),
     }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged task comes back only after this; the workers' start-up reconciliation pass
+    # picks up a killed worker's batch long before (see recovery/execution_reconcile.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)
+    }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"
@@ -258,7 +264,36 @@ CELERY_BEAT_SCHEDULE["resume-ballot-relays"] = {
 
 
 # --- Execution of approved plans ---
-# (filled in by the execution work)
+# More executor keys (hex, comma-separated) that share a plan's batches with EXECUTOR_PRIVATE_KEY;
+# each must hold EXECUTOR_ROLE on the RecoveryExecutor. Never logged or stored.
+EXECUTOR_PRIVATE_KEYS = _env_list("EXECUTOR_PRIVATE_KEYS", "")
+# No batch is signed with a max fee above this (wei per gas); a replacement that would need more waits.
+EXECUTION_MAX_FEE_PER_GAS = _env_int("EXECUTION_MAX_FEE_PER_GAS", default=500 * 10**9)
+# A sent transaction not mined after this long is replaced at its nonce with fees raised by >= 10%.
+EXECUTION_STUCK_AFTER_SECONDS = _env_int("EXECUTION_STUCK_AFTER_SECONDS", default=180)
+# Below this ETH balance (wei) a sender key's runs pause; they resume by themselves after a top-up.
+EXECUTION_MIN_GAS_BALANCE_WEI = _env_int("EXECUTION_MIN_GAS_BALANCE_WEI", default=10**16)
+# How long a batch task waits for its receipt before leaving the batch to reconciliation.
+EXECUTION_RECEIPT_TIMEOUT_SECONDS = _env_int("EXECUTION_RECEIPT_TIMEOUT_SECONDS", default=60)
+# The per-key sender lease (a row in the database): how long one holder keeps it without renewing.
+EXECUTION_SENDER_LEASE_SECONDS = _env_int("EXECUTION_SENDER_LEASE_SECONDS", default=30)
+# A pending batch of a running run enqueued this long ago without progress is enqueued again.
+EXECUTION_REQUEUE_AFTER_SECONDS = _env_int("EXECUTION_REQUEUE_AFTER_SECONDS", default=120)
+# Confirmed batches in the last this many blocks are checked against reorgs on every reconciliation.
+EXECUTION_REORG_WINDOW_BLOCKS = _env_int("EXECUTION_REORG_WINDOW_BLOCKS", default=128)
+# Gas limit of a batch: the node's estimate plus this margin (percent).
+EXECUTION_GAS_MARGIN_PERCENT = _env_int("EXECUTION_GAS_MARGIN_PERCENT", default=20)
+EXECUTION_RECONCILE_INTERVAL_SECONDS = _env_int("EXECUTION_RECONCILE_INTERVAL_SECONDS", default=15)
+# Reconcile once when a worker starts (crash recovery: rebroadcast signed batches, re-enqueue pending ones).
+EXECUTION_RECONCILE_ON_WORKER_READY = _env_bool("EXECUTION_RECONCILE_ON_WORKER_READY", default=True)
+CELERY_BEAT_SCHEDULE["discover-approved-plans"] = {
+    "task": "recovery.tasks_execution.discover_approved_plans",
+    "schedule": float(EXECUTION_RECONCILE_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["reconcile-executions"] = {
+    "task": "recovery.tasks_execution.reconcile_executions",
+    "schedule": float(EXECUTION_RECONCILE_INTERVAL_SECONDS),
+}
 
 
 def _key_setting(role: str, dev_default: str) -> dict[str, str]:
@@ -298,6 +333,7 @@ LIFEBOAT_SECRETS = [
     CELERY_BROKER_URL,
     *([DATABASE_URL] if not DATABASE_URL.startswith("sqlite:") else []),
     *(key[field] for key in LIFEBOAT_KEYS.values() for field in ("private_key", "keystore_password")),
+    *EXECUTOR_PRIVATE_KEYS,
 ]
 LOGGING = {
     "version": 1,

@@ -263,8 +263,9 @@ def _check_approvals(w3: Web3, publication: Publication, receipt: TxReceipt) -> 
     """The receipt's ``PlanApproved`` logs; ``PlanApprovalMissing`` unless each ``approvePlan`` call has its own."""
     approved = onchain.plans_approved(publication.venue.recovery_executor, receipt)
     seen = {(a.plan_id, a.batches_root.lower()) for a in approved}
+    # approvePlan(planId, incidentKey, version, root, ...): the root is the fourth argument.
     expected = [
-        (int(action["args"][0]), str(action["args"][1]).lower())
+        (int(action["args"][0]), str(action["args"][3]).lower())
         for action in publication.actions
         if action.get("plan_asset")
     ]

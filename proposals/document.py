@@ -9,10 +9,13 @@ Django, no database, no chain.
   cannot hold exactly: amounts, chain ids and on-chain ids travel as decimal strings; only
   small counts, versions and block numbers are JSON numbers.
 - **Content hash** is ``0x`` + hex keccak256 of the canonical bytes.
-- **The document** (schema ``lifeboat-proposal/1``) describes one plan version: the incident,
+- **The document** (schema ``lifeboat-proposal/2``) describes one plan version: the incident,
   the impact analysis with its block hashes, the impact summary, the plan (policy, budgets,
   dust, exclusions with reasons, protocol contracts excluded by default), each parameter change
-  decoded, and per asset the payout token, batch count, commitment and allocation roots, the
+  decoded, the delivery (push, push with the claimable fallback, pull) with its claim deadline,
+  the incident key and the RecoveryExecutor the batch leaves are bound to, and per asset the
+  payout token, batch count, the gas of pushing against that of every holder claiming, what
+  earlier plan versions already paid, commitment and allocation roots, the
   on-chain plan id and the hash of the allocation tree dump (the dump itself is served apart,
   at ``/api/plans/{id}/assets/{asset}/tree/``; its hash is what the content hash covers).
   It holds no timestamps and no database-only facts, so freezing the same plan again rebuilds
@@ -31,7 +34,7 @@ from typing import Any
 import rfc8785
 from eth_utils import keccak
 
-SCHEMA = "lifeboat-proposal/1"
+SCHEMA = "lifeboat-proposal/2"
 MAX_JSON_INT = 2**53 - 1
 
 
@@ -135,6 +138,11 @@ class PlanFacts:
     parameter_changes: Sequence[Mapping[str, Any]]  # {target, value, calldata, signature, args}
     summary: Mapping[str, Any]  # RecoveryPlan.summary
     assets: Sequence[AssetFacts] = field(default_factory=tuple)
+    incident_key: str = ""  # 0x-hex, recovery.plans.incident_key
+    delivery: str = "push"  # push, push_fallback, pull
+    claim_deadline: int | None = None  # pull: unix timestamp
+    recovery_executor: str = ""  # EIP-55: the contract the batch leaves are bound to
+    auto_execute: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +233,11 @@ def build_document(*, incident: IncidentFacts, analysis: AnalysisFacts, plan: Pl
             "policy": plan.policy,
             "gas_ceiling": str(plan.gas_ceiling),
             "dust_threshold": str(plan.dust_threshold),
+            "incident_key": plan.incident_key,
+            "delivery": plan.delivery,
+            "claim_deadline": plan.claim_deadline,
+            "recovery_executor": plan.recovery_executor,
+            "auto_execute": plan.auto_execute,
             "exclusions": [
                 {"account": account, "reason": reasons.get(account.lower(), "excluded by the plan")}
                 for account in plan.exclusions
@@ -263,6 +276,10 @@ def _asset_entry(entry: AssetFacts, summary: Mapping[str, Any], decimals: Mappin
         "surplus": summary.get("surplus"),
         "excluded": list(summary.get("excluded", [])),
         "batch_count": entry.batch_count,
+        "gas": dict(summary["gas"]) if summary.get("gas") else None,
+        "paid_by_earlier_versions": dict(summary["paid_by_earlier_versions"])
+        if summary.get("paid_by_earlier_versions")
+        else None,
         "commitment_root": entry.commitment_root,
         "allocation_root": entry.allocation_root,
         "onchain_plan_id": None if entry.onchain_plan_id is None else str(entry.onchain_plan_id),
@@ -277,6 +294,44 @@ def _asset_entry(entry: AssetFacts, summary: Mapping[str, Any], decimals: Mappin
 
 
 # --- the Markdown body ---
+
+_DELIVERY_TEXT = {
+    "push": "pushed: the executor sends every batch; a recipient the token refuses fails its whole batch",
+    "push_fallback": (
+        "pushed with the claimable fallback: the executor sends every batch; a recipient the token refuses is "
+        "credited instead and claims it later (claimCredit / withdrawCredit)"
+    ),
+    "pull": "pull: each holder claims their own allocation leaf on the RecoveryExecutor (claim)",
+}
+
+
+def _delivery_lines(document: Mapping[str, Any]) -> list[str]:
+    """Delivery, claim deadline, the incident key and the gas of push against pull, per asset."""
+    plan = document["plan"]
+    out = [
+        f"Delivery: {_DELIVERY_TEXT.get(plan['delivery'], plan['delivery'])}.",
+        "",
+        f"- RecoveryExecutor the batch leaves are bound to: {plan['recovery_executor'] or 'none'}",
+        f"- incident key: {plan['incident_key']} (plan version {plan['version']}; approving a higher version "
+        "supersedes every earlier one on chain)",
+    ]
+    if plan["delivery"] == "pull":
+        out.append(
+            f"- claim deadline: {plan['claim_deadline']} (unix time); governance may close the plan and recover "
+            "what is unclaimed after it"
+        )
+    if plan.get("auto_execute"):
+        out.append("- execution starts by itself once the plan is approved")
+    out += ["", "Gas: pushing (paid by the executor) against every holder claiming (paid by the holders):", ""]
+    for entry in document["assets"]:
+        gas = entry.get("gas")
+        if not gas:
+            continue
+        out.append(
+            f"- {entry['asset']}: push about {gas['push']:,} gas in {gas['push_batches']} batch(es); pull about "
+            f"{gas['pull']:,} gas, {gas['per_claim']:,} a claim for {entry['recipients']} recipients"
+        )
+    return out
 
 
 def format_units(amount: int | str, decimals: int | None) -> str:
@@ -386,6 +441,15 @@ def render_markdown(
             f"claims {_amount(entry['total_claims'], dec)}, allocated {_amount(entry['total_allocated'], dec)} "
             f"to {entry['recipients']} recipients, paid in {entry['payout_token']}"
         )
+    for entry in document["assets"]:
+        earlier = entry.get("paid_by_earlier_versions") or {}
+        if earlier.get("accounts"):
+            out.append(
+                f"- {entry['asset']}: net of {_amount(earlier['total'], entry['decimals'])} that earlier versions of "
+                f"this plan already paid to {earlier['accounts']} accounts (read from the chain)"
+            )
+    out += ["", "## Delivery", ""]
+    out += _delivery_lines(document)
     out += ["", "## Exclusions", ""]
     out += _bullets(f"{e['account']}: {e['reason']}" for e in plan["exclusions"])
     out += ["", "Protocol contracts excluded by default:", ""]
@@ -406,12 +470,13 @@ def render_markdown(
     out += ["", "## Batches and roots", ""]
     for entry in document["assets"]:
         tree = entry["allocation_tree"]
+        pull = plan["delivery"] == "pull"
         out += [
             f"### {entry['asset']}",
             "",
-            f"- batches: {entry['batch_count']}",
-            f"- commitment root (what the vote approves): {entry['commitment_root'] or 'none'}",
-            f"- allocation root: {entry['allocation_root'] or 'none'}",
+            f"- batches: {entry['batch_count']}" + (" (pull: holders claim their allocation leaves)" if pull else ""),
+            f"- commitment root{'' if pull else ' (what the vote approves)'}: {entry['commitment_root'] or 'none'}",
+            f"- allocation root{' (what the vote approves)' if pull else ''}: {entry['allocation_root'] or 'none'}",
             f"- on-chain plan id: {entry['onchain_plan_id']}",
             f"- allocation tree dump hash: {tree['hash'] if tree else 'none (nothing allocated)'}",
             "",
@@ -439,8 +504,9 @@ def render_markdown(
         "RFC 8785 and hashed with keccak256, must equal its `allocation_tree.hash` in the document.",
         "3. Check your own allocation: `GET /api/plans/{plan}/accounts/{your address}/` gives your amount and its "
         "Merkle proof; verify it against the allocation root with OpenZeppelin's `StandardMerkleTree` "
-        "(`@openzeppelin/merkle-tree`), leaf encoding `(address, uint256)`: "
-        "`StandardMerkleTree.verify(root, ['address', 'uint256'], [address, amount], proof)`.",
+        "(`@openzeppelin/merkle-tree`), leaf encoding `(uint256, address, uint256)`: "
+        "`StandardMerkleTree.verify(root, ['uint256', 'address', 'uint256'], [leaf_index, address, amount], proof)` "
+        "(a pull plan's claim takes exactly this leaf and proof).",
         "",
         f"content-hash: {content_hash}",
     ]

@@ -73,3 +73,10 @@ class SignOffThresholdNotMet(LifeboatError):
 class RehearsalNotFound(LifeboatError):
     code = "rehearsal_not_found"
     status = http.HTTP_404_NOT_FOUND
+
+
+class ExecutorMismatch(LifeboatError):
+    """The venue approves on another RecoveryExecutor than the one the plan's batch leaves are bound to."""
+
+    code = "recovery_executor_mismatch"
+    status = http.HTTP_409_CONFLICT

@@ -20,19 +20,30 @@ from django.utils import timezone
 from chain.errors import ChainError, WrongChain
 from chain.logs import RawRpc
 from chain.redaction import redact, redact_url
-from chain.rehearsal import BatchToRun, RehearsalScript, fork_point, forked, rehearse_on_fork, summary_line
+from chain.rehearsal import (
+    BatchToRun,
+    ClaimToRun,
+    RehearsalScript,
+    fork_point,
+    forked,
+    rehearse_on_fork,
+    summary_line,
+)
 from config.preflight import ConfigurationError, load_role_account
 from governance.selectors import get_governor_venue
 from proposals import document, selectors
-from proposals.calls import document_content, proposal_calls
+from proposals.calls import approve_count, document_content, proposal_calls, require_same_executor
 from proposals.exceptions import RehearsalNotFound
 from proposals.models import ProposalDocument, Rehearsal, RehearsalStatus
 from proposals.services import document_path
-from recovery.commitment import Batch, build_commitment
-from recovery.exceptions import ChainMismatch, ChainUnavailable
-from recovery.models import Allocation, MigrationBatch, PlanAsset
+from recovery.exceptions import ChainMismatch, ChainUnavailable, InvalidInput
+from recovery.models import Allocation, PlanAsset
+from recovery.selectors import allocation_proof, commitment_for, stored_batches
 
 VERDICTS = (RehearsalStatus.PASSED, RehearsalStatus.FAILED)
+# A pull plan's claims run on the fork one by one; past this many, an evenly spread sample runs
+# (the report's ``claims_run`` says how many of how many).
+MAX_REHEARSED_CLAIMS = 500
 FINISHED = (*VERDICTS, RehearsalStatus.ERROR)
 
 
@@ -47,8 +58,9 @@ def request_rehearsal(
 
     ``ProposalNotFound`` / ``VenueNotFound`` (404); ``ChainMismatch`` (409) when the venue is on
     another chain than the document's incident, or the node at ``rpc_url`` serves another chain
-    than the venue's; ``ChainUnavailable`` (503) when the node does not answer. Nothing is
-    stored then.
+    than the venue's; ``ExecutorMismatch`` (409) when the venue approves on another
+    RecoveryExecutor than the plan's batch leaves are bound to; ``ChainUnavailable`` (503) when
+    the node does not answer. Nothing is stored then.
     """
     proposal = selectors.get_proposal(proposal_id=proposal_id)
     venue = get_governor_venue(venue_id)
@@ -59,6 +71,7 @@ def request_rehearsal(
             expected=proposal.incident.chain_id,
             actual=venue.chain_id,
         )
+    require_same_executor(document_content(proposal.canonical_bytes), recovery_executor=venue.recovery_executor)
     _require_node_chain(rpc_url=rpc_url, chain_id=venue.chain_id)
     return Rehearsal.objects.create(
         proposal=proposal,
@@ -183,36 +196,65 @@ def _require_node_chain(*, rpc_url: str, chain_id: int) -> None:
 
 
 def _script(rehearsal: Rehearsal) -> RehearsalScript:
-    """What the rehearsal runs: the document's calls, the plan's stored batches with their proofs,
-    and the allocations each recipient must receive (summed per payout token)."""
+    """What the rehearsal runs: the document's calls, then the plan's stored batches with their
+    proofs (push) or its holders' claims (pull: every one, or an evenly spread sample past
+    ``MAX_REHEARSED_CLAIMS``), and what each recipient run must receive (summed per payout token)."""
     proposal, venue = rehearsal.proposal, rehearsal.venue
     content = document_content(proposal.canonical_bytes)
+    calls = proposal_calls(content, recovery_executor=venue.recovery_executor)
+    delivery = content["plan"]["delivery"]
     rows = {
         row.asset: row
-        for row in PlanAsset.objects.filter(plan_id=proposal.plan_id).defer("allocation_dump", "allocation_nodes")
+        for row in PlanAsset.objects.filter(plan_id=proposal.plan_id)
+        .select_related("plan__incident")
+        .defer("allocation_dump", "allocation_nodes")
     }
     batches: list[BatchToRun] = []
+    claims: list[ClaimToRun] = []
+    claims_total = 0
     payouts: dict[str, dict[str, int]] = defaultdict(dict)
     problems: list[str] = []
     for entry in content["assets"]:
         row = rows.get(entry["asset"])
-        if not entry["batch_count"] or row is None:
-            continue
-        stored = [
-            Batch(index=index, recipients=tuple(recipients), amounts=tuple(int(a) for a in amounts))
-            for index, recipients, amounts in MigrationBatch.objects.filter(plan_asset=row)
-            .order_by("index")
-            .values_list("index", "recipients", "amounts")
-        ]
-        tree = build_commitment(stored) if stored else None
-        if tree is None or tree.root != entry["commitment_root"] or len(stored) != entry["batch_count"]:
-            problems.append(
-                f"{entry['asset']}: the {len(stored)} stored batches make commitment root "
-                f"{tree.root if tree else 'none'}, not the document's {entry['commitment_root']} "
-                f"over {entry['batch_count']} batches"
-            )
+        if not approve_count(entry, delivery=delivery) or row is None:
             continue
         plan_id = int(entry["onchain_plan_id"])
+        expected = payouts[entry["payout_token"].lower()]
+        if delivery == "pull":
+            if row.allocation_root != entry["allocation_root"]:
+                problems.append(
+                    f"{entry['asset']}: the stored allocation root {row.allocation_root} is not the document's "
+                    f"{entry['allocation_root']}"
+                )
+                continue
+            leaves = Allocation.objects.filter(plan_asset=row, amount__gt=0).order_by("leaf_index")
+            claims_total += leaves.count()
+            for leaf_index, account, amount, tree_index in _claim_sample(leaves):
+                claims.append(
+                    ClaimToRun(
+                        asset=entry["asset"],
+                        payout_token=entry["payout_token"],
+                        onchain_plan_id=plan_id,
+                        index=leaf_index,
+                        account=account,
+                        amount=int(amount),
+                        proof=tuple(allocation_proof(row.pk, tree_index)),
+                    )
+                )
+                expected[account.lower()] = expected.get(account.lower(), 0) + int(amount)
+            continue
+        stored = stored_batches(row)
+        try:
+            tree = commitment_for(row)
+        except InvalidInput as error:
+            problems.append(f"{entry['asset']}: {error.message}")
+            continue
+        if tree.root != entry["commitment_root"] or len(stored) != entry["batch_count"]:
+            problems.append(
+                f"{entry['asset']}: the {len(stored)} stored batches make commitment root {tree.root}, not the "
+                f"document's {entry['commitment_root']} over {entry['batch_count']} batches"
+            )
+            continue
         batches += [
             BatchToRun(
                 asset=entry["asset"],
@@ -225,19 +267,31 @@ def _script(rehearsal: Rehearsal) -> RehearsalScript:
             )
             for position, batch in enumerate(stored)
         ]
-        expected = payouts[entry["payout_token"].lower()]
         for account, amount in Allocation.objects.filter(plan_asset=row).values_list("account", "amount"):
             if int(amount):
                 expected[account.lower()] = expected.get(account.lower(), 0) + int(amount)
     return RehearsalScript(
-        calls=proposal_calls(content, recovery_executor=venue.recovery_executor),
+        calls=calls,
         governance_executor=venue.executor,
         recovery_executor=venue.recovery_executor,
         batch_executor=load_role_account("executor").address,
         batches=batches,
         payouts=dict(payouts),
         problems=problems,
+        claims=claims,
+        claims_total=claims_total,
     )
+
+
+def _claim_sample(leaves: QuerySet[Allocation]) -> list[tuple[int, str, int, int]]:
+    """(leaf index, account, amount, tree index) of every leaf, or of ``MAX_REHEARSED_CLAIMS`` spread evenly
+    (the first and the last included), so a large plan's rehearsal still touches its whole tree."""
+    total = leaves.count()
+    rows = leaves.values_list("leaf_index", "account", "amount", "tree_index")
+    if total <= MAX_REHEARSED_CLAIMS:
+        return list(rows)
+    wanted = {position * (total - 1) // (MAX_REHEARSED_CLAIMS - 1) for position in range(MAX_REHEARSED_CLAIMS)}
+    return [row for position, row in enumerate(rows.iterator(chunk_size=10_000)) if position in wanted]
 
 
 def _finish_with_error(*, rehearsal_id: int, message: str, seconds: float) -> Rehearsal:

@@ -204,7 +204,8 @@ def export_safe_batch(*, proposal_id: int, venue_id: int, safe_address: str = ""
 
     ``createdAt`` is the document's freeze time, so every export of one document for one venue
     and Safe is byte-identical (and so is its checksum). 404 for an unknown proposal or venue,
-    409 for a venue on another chain than the incident, 400 for a Safe address not in EIP-55.
+    409 for a venue on another chain than the incident or on another RecoveryExecutor than the
+    plan's batch leaves are bound to, 400 for a Safe address not in EIP-55.
     """
     from chain.artifacts import load_artifact
     from proposals.calls import document_content, proposal_calls

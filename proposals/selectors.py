@@ -6,6 +6,7 @@ from proposals.document import AnalysisFacts, AssetFacts, IncidentFacts, PlanFac
 from proposals.exceptions import ProposalNotFound
 from proposals.models import ProposalDocument
 from recovery.models import MigrationBatch, RecoveryPlan
+from recovery.plans import incident_key
 
 
 def get_proposal(*, proposal_id: int) -> ProposalDocument:
@@ -67,6 +68,11 @@ def plan_facts(*, plan: RecoveryPlan) -> tuple[IncidentFacts, AnalysisFacts, Pla
             exclusions=list(plan.exclusions),
             parameter_changes=list(plan.parameter_changes),
             summary=plan.summary or {},
+            incident_key=incident_key(incident.chain_id, incident.pk),
+            delivery=plan.delivery,
+            claim_deadline=plan.claim_deadline,
+            recovery_executor=plan.recovery_executor,
+            auto_execute=plan.auto_execute,
             assets=tuple(
                 AssetFacts(
                     asset=row.asset,

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from recovery import impact, plans, selectors, tasks
 from recovery.exceptions import AccountNotInPlan, AnalysisNotFound, InvalidInput, PlanAssetNotFound
-from recovery.models import ImpactAnalysis, ImpactKind, Incident, IncidentKind, PlanMode, PlanPolicy
+from recovery.models import ImpactAnalysis, ImpactKind, Incident, IncidentKind, PlanDelivery, PlanMode, PlanPolicy
 from recovery.permissions import CanBuildPlan, CanOpenIncident, CanRunAnalysis
 from recovery.validation import parse_address
 
@@ -249,7 +249,15 @@ class PlanOutput(serializers.Serializer):
     exclusions = serializers.ListField(child=serializers.CharField())
     dust_threshold = serializers.CharField()
     parameter_changes = serializers.JSONField()
+    delivery = serializers.CharField()
+    claim_deadline = serializers.IntegerField(allow_null=True)  # unix timestamp (pull only)
+    recovery_executor = serializers.CharField()
+    auto_execute = serializers.BooleanField()
+    incident_key = serializers.SerializerMethodField()
     summary = serializers.JSONField()
+
+    def get_incident_key(self, plan: Any) -> str:
+        return plans.incident_key(plan.incident.chain_id, plan.incident_id)
 
 
 class PlanCreateApi(APIView):
@@ -268,6 +276,14 @@ class PlanCreateApi(APIView):
         claims = serializers.DictField(
             child=serializers.ListField(child=serializers.DictField()), required=False, default=dict
         )
+        # Default: push_fallback for restitute, push for restore.
+        delivery = serializers.ChoiceField(choices=PlanDelivery.values, required=False, default=None, allow_null=True)
+        # Pull only: an absolute unix timestamp, or a number of days from the build.
+        claim_deadline = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, default=None)
+        claim_days = serializers.IntegerField(min_value=1, max_value=plans.MAX_CLAIM_DAYS, required=False, default=None)
+        # Default: the RecoveryExecutor of the newest recorded Deployment on the incident's chain.
+        recovery_executor = serializers.CharField(max_length=100, required=False, default=None, allow_null=True)
+        auto_execute = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutput})
     def post(self, request: Request, analysis_id: int) -> Response:

@@ -25,6 +25,7 @@ __all__ = [
     "BatchingError",
     "RecipientDoesNotFit",
     "estimate_batch_gas",
+    "estimate_claims_gas",
     "plan_batches",
 ]
 
@@ -60,6 +61,17 @@ def estimate_batch_gas(
         gas_per_existing_recipient if recipient.lower() in holders else gas_per_new_recipient
         for recipient in recipients
     )
+
+
+def estimate_claims_gas(*, claims: int, gas_per_claim: int) -> int:
+    """Gas of a pull plan: one ``RecoveryExecutor.claim`` per allocation, each paid by its holder.
+
+    The push side is the sum of :func:`estimate_batch_gas` over the batches, paid by the executor.
+    """
+    for name, number in (("claims", claims), ("gas_per_claim", gas_per_claim)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise BatchingError(f"{name} must be a non-negative int, not {number!r}")
+    return claims * gas_per_claim
 
 
 def plan_batches(

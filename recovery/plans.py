@@ -11,6 +11,7 @@ the holders of what they back are paid too.
 import csv
 import functools
 import io
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec
@@ -26,8 +27,8 @@ from chain.artifacts import UnknownArtifact, load_artifact
 from chain.errors import ChainError, NotAnErc20
 from chain.redaction import redact
 from recovery.allocation import AllocationError, AllocationResult, allocate
-from recovery.batching import BatchingError, estimate_batch_gas, plan_batches
-from recovery.commitment import build_commitment
+from recovery.batching import BatchingError, estimate_batch_gas, estimate_claims_gas, plan_batches
+from recovery.commitment import CommitmentDomain, build_commitment
 from recovery.diff import AccountDelta
 from recovery.exceptions import (
     AnalysisNotComplete,
@@ -44,12 +45,14 @@ from recovery.models import (
     AccountImpact,
     Allocation,
     AnalysisStatus,
+    DeployedContract,
     ImpactAnalysis,
     ImpactKind,
     Incident,
     IncidentStatus,
     MigrationBatch,
     PlanAsset,
+    PlanDelivery,
     PlanMode,
     PlanPolicy,
     RecoveryPlan,
@@ -60,7 +63,14 @@ from recovery.validation import parse_address, parse_addresses, parse_amount
 
 P = ParamSpec("P")
 
-ALLOCATION_LEAF_ENCODING = ("address", "uint256")
+# The pull claim leaf (Uniswap's merkle-distributor layout): [leaf index, account, amount]. The
+# index is what RecoveryExecutor.claim marks as claimed, so one account's leaf is paid once.
+ALLOCATION_LEAF_ENCODING = ("uint256", "address", "uint256")
+# RecoveryExecutor.Mode and Delivery as the contract numbers them.
+EXECUTOR_MODES = {PlanMode.RESTITUTE: 0, PlanMode.RESTORE: 1}
+EXECUTOR_DELIVERIES = {PlanDelivery.PUSH: 0, PlanDelivery.PUSH_FALLBACK: 1, PlanDelivery.PULL: 2}
+# Claim windows beyond this are refused: a uint64 timestamp, and nothing sensible waits decades.
+MAX_CLAIM_DAYS = 3_650
 
 # Gas of RecoveryExecutor.executeBatch per batch and per recipient (a fresh holder costs a new
 # storage slot). Measured on anvil with the demo tokens: about 28-29k a fresh recipient over an
@@ -69,6 +79,12 @@ ALLOCATION_LEAF_ENCODING = ("address", "uint256")
 GAS_BASE = 80_000
 GAS_PER_NEW_RECIPIENT = 32_000
 GAS_PER_EXISTING_RECIPIENT = 15_000
+# Gas of one RecoveryExecutor.claim (pull delivery), paid by each holder. Measured on anvil with
+# the demo vault shares (a 24-leaf tree): 96,1xx for a claimant already holding the token, about
+# 17,000 more for a fresh one (its balance slot written from zero), and 131,058 for a plan's first
+# claim (its bitmap word and paid total written from zero). The estimate covers a fresh claimant;
+# tests/recovery/test_plan_delivery.py checks the claims of a real plan stay within it in total.
+GAS_PER_CLAIM = 115_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,11 @@ def build_plan(
     gas_ceiling: int = 10_000_000,
     claims: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     include_contracts: Sequence[str] = (),
+    delivery: str | None = None,
+    claim_deadline: int | None = None,
+    claim_days: int | None = None,
+    recovery_executor: str | None = None,
+    auto_execute: bool = False,
     created_by: AbstractBaseUser | None = None,
     rpc_url: str | None = None,
 ) -> RecoveryPlan:
@@ -140,6 +161,19 @@ def build_plan(
     default ``settings.CHAIN_RPC_URL``) and must have the asset's decimals: amounts are the
     asset's base units, paid one for one.
 
+    ``delivery`` is how payments reach recipients: ``push``, ``push_fallback`` (restitute only)
+    or ``pull``; by default ``push_fallback`` for restitute and ``push`` for restore. A pull plan
+    needs its claim deadline, an absolute unix timestamp (``claim_deadline``) or a number of days
+    from now (``claim_days``); a push plan refuses one. ``recovery_executor`` is the contract the
+    batch leaves are bound to (default: the ``recovery_executor`` of the newest recorded
+    Deployment on the incident's chain; none found: 400). ``auto_execute`` lets execution start
+    by itself once the plan is approved.
+
+    Version N > 1 pays net of earlier versions: what the chain says the incident's earlier plan
+    versions already paid an account (pushed, credited or claimed on this plan's
+    ``recovery_executor``) is subtracted from its claim before allocating. The summary records
+    it per asset as ``paid_by_earlier_versions``.
+
     Concurrent builds for one incident are serialised on the incident row; a version taken
     meanwhile anyway (a database without row locks) raises :class:`PlanVersionConflict` (409).
     """
@@ -156,6 +190,10 @@ def build_plan(
         raise InvalidInput(f"mode {mode!r} is not one of {', '.join(PlanMode.values)}", field="mode")
     if policy not in PlanPolicy.values:
         raise InvalidInput(f"policy {policy!r} is not one of {', '.join(PlanPolicy.values)}", field="policy")
+    delivery, deadline = _delivery_terms(mode=mode, delivery=delivery, claim_deadline=claim_deadline, days=claim_days)
+    if not isinstance(auto_execute, bool):
+        raise InvalidInput("auto_execute must be true or false", field="auto_execute")
+    executor = _recovery_executor(analysis.incident, recovery_executor)
     if isinstance(gas_ceiling, bool) or not isinstance(gas_ceiling, int) or gas_ceiling <= GAS_BASE:
         raise InvalidInput(f"gas_ceiling must be an integer above {GAS_BASE}", field="gas_ceiling")
     dust = parse_amount(dust_threshold, field="dust_threshold")
@@ -188,8 +226,14 @@ def build_plan(
         **dict.fromkeys(excluded, "excluded by the plan"),
         **dict.fromkeys(exploiters, "exploiter named in the incident"),
     }
-    # Last of the checks: the only one that asks the chain.
+    # Last of the checks: the only ones that ask the chain.
     assets = _with_payout_decimals(analysis, assets, rpc_url=rpc_url or settings.CHAIN_RPC_URL)
+    earlier = list(
+        RecoveryPlan.objects.filter(incident=analysis.incident).order_by("version").values_list("pk", "version")
+    )
+    paid_before = _paid_by_earlier_versions(
+        analysis, [pk for pk, _ in earlier], mode=mode, recovery_executor=executor, rpc_url=rpc_url
+    )
 
     built = []
     for entry in assets:
@@ -203,11 +247,12 @@ def build_plan(
                     analysis=analysis, asset=entry.asset, kind=ImpactKind.BALANCE
                 ).order_by("account")
             ]
+        paid_earlier = paid_before.get(entry.asset, {})
         try:
             result = allocate(
                 mode=mode,
                 policy=policy,
-                deltas=deltas,
+                deltas=net_of_paid(deltas, paid_earlier, mode=mode) if paid_earlier else deltas,
                 budget=entry.budget,
                 exclusions=all_excluded,
                 dust_threshold=dust,
@@ -217,7 +262,9 @@ def build_plan(
         _check_sums(entry.asset, result, from_claims_list=entry.asset in explicit)
         paid = [(a.account, a.amount) for a in result.allocations if a.amount > 0]
         tree = (
-            StandardMerkleTree.of([[account, amount] for account, amount in paid], ALLOCATION_LEAF_ENCODING)
+            StandardMerkleTree.of(
+                [[index, account, amount] for index, (account, amount) in enumerate(paid)], ALLOCATION_LEAF_ENCODING
+            )
             if paid
             else None
         )
@@ -235,8 +282,7 @@ def build_plan(
             )
         except BatchingError as error:
             raise InvalidInput(str(error), field="gas_ceiling") from None
-        commitment = build_commitment(batches) if batches else None
-        built.append((entry, result, paid, tree, batches, commitment, holders))
+        built.append((entry, result, paid, tree, batches, holders, paid_earlier))
     _refuse_double_payment(built, included=included)
 
     return _store_plan(
@@ -258,6 +304,11 @@ def build_plan(
         dust=dust,
         calls=calls,
         gas_ceiling=gas_ceiling,
+        delivery=delivery,
+        claim_deadline=deadline,
+        recovery_executor=executor,
+        auto_execute=auto_execute,
+        expected_version=(earlier[-1][1] if earlier else 0) + 1,
         created_by=created_by,
     )
 
@@ -274,14 +325,31 @@ def _store_plan(
     dust: int,
     calls: list[dict[str, Any]],
     gas_ceiling: int,
+    delivery: str,
+    claim_deadline: int | None,
+    recovery_executor: str,
+    auto_execute: bool,
+    expected_version: int,
     created_by: AbstractBaseUser | None,
 ) -> RecoveryPlan:
-    """Write the plan, its assets, allocations and batches in one transaction, as the next version."""
+    """Write the plan, its assets, allocations and batches in one transaction, as the next version.
+
+    The batch commitment is built here: its leaves name the on-chain plan id, which needs the
+    plan row's id. ``expected_version`` is the version the build netted earlier payments for; a
+    version taken meanwhile makes that netting stale, so it is a conflict to build again.
+    """
     with transaction.atomic():
         # The incident row lock serialises concurrent builds: the next version is read under it.
         # (SQLite has no row locks; its IMMEDIATE transactions serialise the writers instead.)
         Incident.objects.select_for_update().filter(pk=analysis.incident_id).values_list("pk", flat=True).get()
         version = (RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0) + 1
+        if version != expected_version:
+            raise PlanVersionConflict(
+                f"plan version {version - 1} of incident {analysis.incident_id} was stored by another build "
+                "while this one read what earlier versions paid; build again",
+                incident=analysis.incident_id,
+                version=version,
+            )
         try:
             with transaction.atomic():
                 plan = RecoveryPlan.objects.create(
@@ -294,6 +362,10 @@ def _store_plan(
                     dust_threshold=dust,
                     parameter_changes=calls,
                     gas_ceiling=gas_ceiling,
+                    delivery=delivery,
+                    claim_deadline=claim_deadline,
+                    recovery_executor=recovery_executor,
+                    auto_execute=auto_execute,
                     created_by=created_by,
                 )
         except IntegrityError:
@@ -305,7 +377,32 @@ def _store_plan(
                 version=version,
             ) from None
         summary = {}
-        for entry, result, paid, tree, batches, commitment, holders in built:
+        chain_id = analysis.incident.chain_id
+        pull = delivery == PlanDelivery.PULL
+        for entry, result, paid, tree, batches, holders, paid_earlier in built:
+            plan_id = onchain_plan_id(chain_id=chain_id, plan_id=plan.pk, asset=entry.asset)
+            # A pull plan is approved on its allocation root and claimed leaf by leaf: it has no
+            # batches to store (they are still planned above, to show the gas a push would cost).
+            commitment = (
+                build_commitment(batches, domain=CommitmentDomain(chain_id, recovery_executor, plan_id))
+                if batches and not pull
+                else None
+            )
+            gas = {
+                "push": sum(
+                    estimate_batch_gas(
+                        recipients=batch.recipients,
+                        gas_base=GAS_BASE,
+                        gas_per_new_recipient=GAS_PER_NEW_RECIPIENT,
+                        gas_per_existing_recipient=GAS_PER_EXISTING_RECIPIENT,
+                        existing=holders,
+                    )
+                    for batch in batches
+                ),
+                "push_batches": len(batches),
+                "pull": estimate_claims_gas(claims=len(paid), gas_per_claim=GAS_PER_CLAIM),
+                "per_claim": GAS_PER_CLAIM,
+            }
             plan_asset = PlanAsset.objects.create(
                 plan=plan,
                 asset=entry.asset,
@@ -317,13 +414,13 @@ def _store_plan(
                 dust_total=result.dust_total,
                 allocation_root=tree.root if tree else "",
                 commitment_root=commitment.root if commitment else "",
-                onchain_plan_id=onchain_plan_id(
-                    chain_id=analysis.incident.chain_id, plan_id=plan.pk, asset=entry.asset
-                ),
+                onchain_plan_id=plan_id,
                 allocation_dump=tree.dump() if tree else None,
                 allocation_nodes=tree.node_bytes() if tree else None,
             )
-            batch_of = {account.lower(): batch.index for batch in batches for account in batch.recipients}
+            batch_of = (
+                {} if pull else {account.lower(): batch.index for batch in batches for account in batch.recipients}
+            )
             bulk_insert(
                 Allocation,
                 ["plan_asset", "account", "claim", "amount", "leaf_index", "tree_index", "batch_index"],
@@ -356,7 +453,7 @@ def _store_plan(
                         existing=holders,
                     ),
                 )
-                for batch in batches
+                for batch in (batches if commitment is not None else [])
             )
             summary[entry.asset] = {
                 "budget": None if entry.budget is None else str(entry.budget),
@@ -373,12 +470,27 @@ def _store_plan(
                 "dust_count": result.dust_count,
                 "dust_total": str(result.dust_total),
                 "surplus": str(result.surplus),
-                "batches": len(batches),
+                "batches": 0 if pull else len(batches),
                 "allocation_root": plan_asset.allocation_root,
                 "commitment_root": plan_asset.commitment_root,
                 "onchain_plan_id": str(plan_asset.onchain_plan_id),
+                "gas": gas,
+                "paid_by_earlier_versions": {
+                    "total": str(sum(paid_earlier.values())),
+                    "accounts": sum(1 for amount in paid_earlier.values() if amount > 0),
+                },
             }
-        plan.summary = {"assets": summary, "parameter_changes": len(calls), "contracts": contracts}
+        plan.summary = {
+            "assets": summary,
+            "parameter_changes": len(calls),
+            "contracts": contracts,
+            "incident_key": incident_key(chain_id, analysis.incident_id),
+            "version": version,
+            "delivery": delivery,
+            "claim_deadline": claim_deadline,
+            "recovery_executor": recovery_executor,
+            "auto_execute": auto_execute,
+        }
         plan.save(update_fields=["summary"])
         Incident.objects.filter(
             pk=analysis.incident_id, status__in=[IncidentStatus.OPEN, IncidentStatus.ANALYSING]
@@ -417,11 +529,153 @@ def default_contract_exclusions(analysis: ImpactAnalysis) -> dict[str, ContractE
     return found
 
 
+def incident_key(chain_id: int, incident_id: int) -> str:
+    """The RecoveryExecutor's key of an incident: keccak(abi.encode("lifeboat-incident", chainId, incidentId)).
+
+    Derived, never stored: every version of the incident's plan is approved under this key, so a
+    higher version supersedes the earlier ones on chain.
+    """
+    return "0x" + keccak(encode(["string", "uint256", "uint256"], ["lifeboat-incident", chain_id, incident_id])).hex()
+
+
+def net_of_paid(deltas: Sequence[AccountDelta], paid: Mapping[str, int], *, mode: str) -> list[AccountDelta]:
+    """``deltas`` with each account's claim lowered by what it was ``paid`` already (never below zero).
+
+    Restitute claims the loss ``before - after``: paid units count as held now. Restore claims
+    the balance ``before``: paid units come off it. ``paid`` is keyed by EIP-55 address.
+    """
+    netted = []
+    for delta in deltas:
+        amount = paid.get(to_checksum_address(delta.account), 0)
+        if amount and mode == PlanMode.RESTORE:
+            delta = replace(delta, before=max(0, delta.before - amount))
+        elif amount:
+            delta = replace(delta, after=min(UINT256_MAX, delta.after + amount))
+        netted.append(delta)
+    return netted
+
+
 def onchain_plan_id(*, chain_id: int, plan_id: int, asset: str) -> int:
     """The RecoveryExecutor plan id of one asset of a plan: unique per chain, plan and asset."""
     return int.from_bytes(
         keccak(encode(["string", "uint256", "uint256", "address"], ["lifeboat", chain_id, plan_id, asset])), "big"
     )
+
+
+def _delivery_terms(*, mode: str, delivery: str | None, claim_deadline: Any, days: Any) -> tuple[str, int | None]:
+    """The plan's delivery (defaulted by mode) and its claim deadline (pull only), checked."""
+    if delivery is None or delivery == "":
+        delivery = PlanDelivery.PUSH_FALLBACK if mode == PlanMode.RESTITUTE else PlanDelivery.PUSH
+    if delivery not in PlanDelivery.values:
+        raise InvalidInput(f"delivery {delivery!r} is not one of {', '.join(PlanDelivery.values)}", field="delivery")
+    if delivery == PlanDelivery.PUSH_FALLBACK and mode != PlanMode.RESTITUTE:
+        raise InvalidInput(
+            "delivery push_fallback credits a refused transfer from the executor's balance, which only restitute "
+            "holds; a restore plan mints: choose push or pull",
+            field="delivery",
+        )
+    given = [name for name, value in (("claim_deadline", claim_deadline), ("claim_days", days)) if value is not None]
+    if delivery != PlanDelivery.PULL:
+        if given:
+            raise InvalidInput(
+                f"{given[0]} applies to pull delivery only (holders claim until then); a {delivery} plan has none",
+                field=given[0],
+            )
+        return delivery, None
+    if len(given) != 1:
+        raise InvalidInput(
+            "a pull plan needs its claim deadline: give claim_deadline (a unix timestamp) or claim_days, not "
+            + ("both" if given else "neither"),
+            field="claim_deadline",
+        )
+    now = int(time.time())
+    if days is not None:
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_CLAIM_DAYS:
+            raise InvalidInput(
+                f"claim_days must be a whole number of days from 1 to {MAX_CLAIM_DAYS}", field="claim_days"
+            )
+        return delivery, now + days * 86_400
+    if isinstance(claim_deadline, bool) or not isinstance(claim_deadline, int):
+        raise InvalidInput("claim_deadline must be a unix timestamp (whole seconds)", field="claim_deadline")
+    if not now < claim_deadline <= now + MAX_CLAIM_DAYS * 86_400:
+        raise InvalidInput(
+            f"claim_deadline {claim_deadline} must be in the future (now is {now}) and within {MAX_CLAIM_DAYS} days: "
+            "RecoveryExecutor.approvePlan refuses a pull plan whose deadline has passed",
+            field="claim_deadline",
+        )
+    return delivery, claim_deadline
+
+
+def _recovery_executor(incident: Incident, given: str | None) -> str:
+    """``given`` checksummed, or the newest recorded Deployment's RecoveryExecutor on the incident's chain."""
+    if given:
+        return parse_address(given, field="recovery_executor")
+    row = (
+        DeployedContract.objects.filter(deployment__chain_id=incident.chain_id, role="recovery_executor")
+        .order_by("-deployment__created_at", "-deployment__pk")
+        .values_list("address", flat=True)
+        .first()
+    )
+    if row is None:
+        raise InvalidInput(
+            f"no RecoveryExecutor is recorded for chain {incident.chain_id}: give recovery_executor (the contract "
+            "the plan's batch leaves are bound to), or record the deployment first",
+            field="recovery_executor",
+        )
+    return to_checksum_address(row)
+
+
+def _paid_by_earlier_versions(
+    analysis: ImpactAnalysis, plan_ids: Sequence[int], *, mode: str, recovery_executor: str, rpc_url: str | None
+) -> dict[str, dict[str, int]]:
+    """Per asset, what the incident's earlier plan versions already paid each account on chain.
+
+    Read from the chain alone (``chain.payouts``): the events of their on-chain plan ids on
+    ``recovery_executor``. Each group of plan assets sharing a payout token and mode is one scan.
+    """
+    if not plan_ids:
+        return {}
+    rows = list(
+        PlanAsset.objects.filter(plan_id__in=plan_ids, onchain_plan_id__isnull=False).values_list(
+            "asset", "payout_token", "onchain_plan_id", "plan__mode"
+        )
+    )
+    if not rows:
+        return {}
+    from chain.blocks import node_chain_id
+    from chain.logs import RawRpc
+    from chain.payouts import PayoutMismatch, paid_by_account, plan_payments
+
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for asset, payout_token, plan_id, plan_mode in rows:
+        groups.setdefault((asset, payout_token, EXECUTOR_MODES[plan_mode]), []).append(int(plan_id))
+    url = rpc_url or settings.CHAIN_RPC_URL
+    paid: dict[str, dict[str, int]] = {}
+    try:
+        with RawRpc(url) as rpc:
+            actual = node_chain_id(rpc)
+            if actual != analysis.incident.chain_id:
+                raise ChainMismatch(
+                    f"the node serves chain {actual}, incident {analysis.incident_id} is on chain "
+                    f"{analysis.incident.chain_id}: what earlier plan versions paid cannot be read there",
+                    expected=analysis.incident.chain_id,
+                    actual=actual,
+                )
+            for (asset, token, executor_mode), ids in groups.items():
+                payments = plan_payments(
+                    rpc, recovery_executor=recovery_executor, plan_ids=ids, token=token, mode=executor_mode
+                )
+                into = paid.setdefault(asset, {})
+                for account, amount in paid_by_account(payments).items():
+                    into[account] = into.get(account, 0) + amount
+    except PayoutMismatch as error:
+        raise InvalidInput(
+            f"what earlier versions paid does not add up on chain ({error}): a plan cannot be netted against it",
+            field="recovery_executor",
+        ) from None
+    except ChainError as error:
+        raise ChainUnavailable(redact(f"cannot read what earlier plan versions paid: {error}", secrets=[url])) from None
+    return paid
 
 
 def _asset_budgets(

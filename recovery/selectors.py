@@ -5,7 +5,9 @@ from typing import Any
 from django.db.models import BinaryField, F, QuerySet, TextField
 from django.db.models.functions import Cast, Substr
 
-from recovery.merkle import proof_positions
+from recovery.commitment import Batch, CommitmentDomain, build_commitment
+from recovery.exceptions import InvalidInput
+from recovery.merkle import StandardMerkleTree, proof_positions
 from recovery.models import (
     AccountImpact,
     Allocation,
@@ -71,6 +73,11 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
     return {"plan": plan.pk, "account": account, "assets": assets}
 
 
+def allocation_proof(plan_asset_id: int, tree_index: int) -> list[str]:
+    """The allocation-tree proof of the leaf at ``tree_index`` (a pull plan's ``claim`` takes it)."""
+    return _allocation_proof(plan_asset_id, tree_index)[1]
+
+
 def _allocation_proof(plan_asset_id: int, tree_index: int) -> tuple[str, list[str]]:
     """The leaf and proof at ``tree_index``, reading only those nodes out of the stored array."""
     positions = [tree_index, *proof_positions(tree_index)]
@@ -82,6 +89,60 @@ def _allocation_proof(plan_asset_id: int, tree_index: int) -> tuple[str, list[st
     )[0]
     hexes = ["0x" + bytes(nodes[f"n{i}"]).hex() for i in range(len(positions))]
     return hexes[0], hexes[1:]
+
+
+def commitment_domain(plan_asset: PlanAsset) -> CommitmentDomain:
+    """What ``plan_asset``'s batch leaves are bound to: its chain, its plan's RecoveryExecutor, its on-chain id."""
+    plan = plan_asset.plan
+    return CommitmentDomain(plan.incident.chain_id, plan.recovery_executor, int(plan_asset.onchain_plan_id))
+
+
+def stored_batches(plan_asset: PlanAsset) -> list[Batch]:
+    """The plan asset's stored migration batches, in index order, as the commitment takes them."""
+    return [
+        Batch(index=index, recipients=tuple(recipients), amounts=tuple(int(amount) for amount in amounts))
+        for index, recipients, amounts in MigrationBatch.objects.filter(plan_asset=plan_asset)
+        .order_by("index")
+        .values_list("index", "recipients", "amounts")
+    ]
+
+
+def commitment_for(plan_asset: PlanAsset) -> StandardMerkleTree:
+    """The batch commitment of ``plan_asset``, rebuilt from its stored batches under its domain.
+
+    Raises ``InvalidInput`` when the plan asset has no batches (a pull plan, or nothing to pay)
+    or when the rebuilt root is not the stored ``commitment_root``: a stored batch or the
+    domain changed after the plan was built, and no proof from it would verify on chain.
+    """
+    batches = stored_batches(plan_asset)
+    if not batches or not plan_asset.commitment_root:
+        raise InvalidInput(
+            f"{plan_asset.asset} of plan {plan_asset.plan_id} has no batch commitment (a pull plan, or nothing to pay)",
+            field="asset",
+        )
+    if not plan_asset.plan.recovery_executor or plan_asset.onchain_plan_id is None:
+        raise InvalidInput(
+            f"plan {plan_asset.plan_id} names no RecoveryExecutor: its batch leaves are bound to none", field="plan"
+        )
+    tree = build_commitment(batches, domain=commitment_domain(plan_asset))
+    if tree.root != plan_asset.commitment_root:
+        raise InvalidInput(
+            f"the {len(batches)} stored batches of {plan_asset.asset} in plan {plan_asset.plan_id} make commitment "
+            f"root {tree.root}, not the stored {plan_asset.commitment_root}: the stored plan was altered",
+            field="commitment_root",
+        )
+    return tree
+
+
+def batch_proof(plan_asset: PlanAsset, index: int) -> list[str]:
+    """The commitment proof of batch ``index`` of ``plan_asset`` (what ``executeBatch`` takes)."""
+    tree = commitment_for(plan_asset)
+    if not 0 <= index < len(tree.values):
+        raise InvalidInput(
+            f"{plan_asset.asset} of plan {plan_asset.plan_id} has batches 0..{len(tree.values) - 1}, not {index}",
+            field="index",
+        )
+    return tree.get_proof(index)
 
 
 def list_account_impacts(

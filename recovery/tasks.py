@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
+import recovery.tasks_execution  # noqa: F401  (autodiscovery imports this module only: registers them)
 from chain.errors import RpcUnavailable
 from chain.redaction import redact
 from chain.rpc import connect

@@ -89,3 +89,40 @@ def test_the_storing_benchmark_stores_every_row_on_every_path(tmp_path: Path) ->
         "bulk_create": 300,
         "save": 20,
     }
+
+
+def test_the_gas_benchmark_pays_every_account_exactly_on_every_path(tmp_path: Path) -> None:
+    figures = _run(
+        "gas_bench.py",
+        "--accounts",
+        "40",
+        "--per-tx",
+        "20",
+        "--leaves",
+        "64",
+        "--claims",
+        "8",
+        tmp_path=tmp_path,
+    )
+
+    assert all(figures["checks"].values())
+    paths = {(row["part"], row["path"], row["holders"]) for row in figures["rows"]}
+    for holders in ("fresh", "existing"):
+        assert {(part, path, holders) for part, path in PAID_PATHS} <= paths
+    # Gas comes from receipts: exact integers, every transaction's 21,000 included.
+    assert all(isinstance(row["gas"], int) and row["gas"] >= 21_000 * row["transactions"] for row in figures["rows"])
+    assert {"push_over_bare_loop_fresh", "fallback_over_bare_loop_existing", "claim_over_distributor_fresh"} <= set(
+        figures["ratios"]
+    )
+
+
+PAID_PATHS = [
+    ("restitute", "plain"),
+    ("restitute", "bare_loop"),
+    ("restitute", "push"),
+    ("restitute", "fallback"),
+    ("restore", "bare_mint_loop"),
+    ("restore", "restore"),
+    ("pull", "distributor"),
+    ("pull", "claim"),
+]

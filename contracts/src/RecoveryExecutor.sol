@@ -141,6 +141,8 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     error InvalidProof(uint256 planId, uint256 batchIndex);
     error OverBudget(uint256 planId, uint256 total, uint256 remaining);
     error NothingCredited(address token, address account);
+    /// @dev The contract holds `available` of `token` beyond what is reserved for recipients:
+    ///      too little for a restitute batch or a sweep.
     error ReservedFunds(address token, uint256 available);
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE (can grant and revoke every role).
@@ -250,10 +252,7 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     /// @param to Receiver.
     /// @param amount Amount in the token's smallest unit.
     function sweep(address token, address to, uint256 amount) external onlyRole(APPROVER_ROLE) {
-        uint256 held = IERC20(token).balanceOf(address(this));
-        uint256 owed = reserved[token];
-        uint256 available = held > owed ? held - owed : 0;
-        if (amount > available) revert ReservedFunds(token, available);
+        _requireFree(token, amount);
         IERC20(token).safeTransfer(to, amount);
         emit Swept(token, to, amount);
     }
@@ -277,7 +276,9 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Pay one approved batch of a push plan.
-    /// @dev The checks run in a fixed order so callers get the most specific error first. All state
+    /// @dev The checks run in a fixed order so callers get the most specific error first. A
+    ///      restitute batch must be covered by the balance not reserved for others, or it reverts
+    ///      `ReservedFunds(token, available)` (fund the contract, then retry). All state
     ///      is written before any token call (checks-effects-interactions); nonReentrant is a second
     ///      line of defence because payouts call into an arbitrary token contract.
     /// @param planId The plan the batch belongs to.
@@ -307,6 +308,10 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
 
         uint256 total = _sum(amounts);
         _spend(plan, planId, total);
+        // Restitute pays from this contract's balance, which also holds other recipients' money
+        // (credits, open pull plans): a batch may only use what is free. Without this check an
+        // underfunded PushWithFallback batch would "credit" everyone with tokens that are not here.
+        if (plan.mode == uint8(Mode.Restitute)) _requireFree(plan.token, total);
         // Effects before interactions: a re-entrant or repeated call sees the batch as spent.
         _markDone(planId, batchIndex);
 
@@ -462,6 +467,15 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         return keccak256(
             bytes.concat(keccak256(abi.encode(block.chainid, address(this), planId, batchIndex, contentHash)))
         );
+    }
+
+    /// @dev Reverts `ReservedFunds` unless `amount` of `token` is held here beyond what is reserved
+    ///      for recipients (credits and open pull plans).
+    function _requireFree(address token, uint256 amount) private view {
+        uint256 held = IERC20(token).balanceOf(address(this));
+        uint256 owed = reserved[token];
+        uint256 available = held > owed ? held - owed : 0;
+        if (amount > available) revert ReservedFunds(token, available);
     }
 
     function _isDone(uint256 planId, uint256 index) private view returns (bool) {

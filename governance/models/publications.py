@@ -114,6 +114,12 @@ class PlanApproval(models.Model):
     mode = models.PositiveSmallIntegerField()
     batch_count = models.PositiveIntegerField()
     budget = Uint256Field()
+    incident_key = models.CharField(max_length=66, default="", help_text="0x-hex: the incident the plan belongs to")
+    version = models.PositiveBigIntegerField(default=0, help_text="The plan's version for its incident")
+    delivery = models.PositiveSmallIntegerField(
+        default=0, help_text="0 push, 1 push with the claimable fallback, 2 pull"
+    )
+    claim_deadline = models.PositiveBigIntegerField(default=0, help_text="Pull: last unix timestamp of a claim; 0")
     block_number = models.PositiveBigIntegerField()
     block_hash = models.CharField(max_length=66)
     tx_hash = models.CharField(max_length=66)

@@ -58,6 +58,8 @@ def handle_rehearse(command: BaseCommand, options: dict[str, Any]) -> None:
         )
         for failure in (rehearsal.report or {}).get("failures", []):
             command.stdout.write(f"  - {failure}")
+        for finding in (rehearsal.report or {}).get("findings", []):
+            command.stdout.write(f"  finding: {finding}")
     if not rehearsal.passed:
         # A non-zero exit, so a script stops before signing or publishing.
         raise CommandError(f"rehearsal {rehearsal.pk} {rehearsal.status}: {rehearsal.summary}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recovery.models import PlanMode, PlanPolicy
+from recovery.models import PlanDelivery, PlanMode, PlanPolicy
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -41,6 +41,22 @@ def add_parsers(sub: _SubParsersAction) -> None:
         metavar="ASSET=FILE.csv",
         help="explicit claims of ASSET from a CSV with header account,amount (repeatable)",
     )
+    build.add_argument(
+        "--delivery",
+        choices=PlanDelivery.values,
+        default=None,
+        help="push, push_fallback (restitute only) or pull (default: push_fallback for restitute, push for restore)",
+    )
+    deadline = build.add_mutually_exclusive_group()
+    deadline.add_argument("--claim-deadline", type=int, default=None, help="pull: last claim time, a unix timestamp")
+    deadline.add_argument("--claim-days", type=int, default=None, help="pull: claims stay open N days from now")
+    build.add_argument(
+        "--recovery-executor",
+        default=None,
+        metavar="ADDRESS",
+        help="the RecoveryExecutor the batch leaves are bound to (default: the newest deployment's on the chain)",
+    )
+    build.add_argument("--auto-execute", action="store_true", help="start execution by itself once approved")
     build.add_argument("--json", action="store_true")
 
     build.set_defaults(handler=handle_build)
@@ -79,18 +95,35 @@ def handle_build(command: BaseCommand, options: dict[str, Any]) -> None:
             parameter_changes=changes,
             gas_ceiling=options["gas_ceiling"],
             claims=claims,
+            delivery=options["delivery"],
+            claim_deadline=options["claim_deadline"],
+            claim_days=options["claim_days"],
+            recovery_executor=options["recovery_executor"],
+            auto_execute=options["auto_execute"],
         )
     except LifeboatError as error:
         raise CommandError(error.message) from None
     if options["json"]:
         command.stdout.write(json.dumps({"plan": plan.pk, "version": plan.version, **plan.summary}, indent=2))
     else:
-        command.stdout.write(f"plan {plan.pk} (version {plan.version}) built")
-        for asset, entry in plan.summary["assets"].items():
+        summary = plan.summary
+        deadline = f", claims until {summary['claim_deadline']}" if summary["claim_deadline"] else ""
+        command.stdout.write(
+            f"plan {plan.pk} (version {plan.version}) built: delivery {summary['delivery']}{deadline}, "
+            f"RecoveryExecutor {summary['recovery_executor']}, incident key {summary['incident_key']}"
+            + (", executes by itself once approved" if summary["auto_execute"] else "")
+        )
+        for asset, entry in summary["assets"].items():
+            earlier = entry["paid_by_earlier_versions"]
             command.stdout.write(
                 f"  {asset}: {entry['recipients']} recipients, {entry['batches']} batches, "
                 f"allocated {entry['total_allocated']} of budget {entry['budget']}; "
-                f"commitment {entry['commitment_root']}"
+                f"commitment {entry['commitment_root'] or 'none'}, allocation root {entry['allocation_root'] or 'none'}"
+                + (
+                    f"; net of {earlier['total']} paid by earlier versions to {earlier['accounts']} accounts"
+                    if earlier["accounts"]
+                    else ""
+                )
             )
         for kind, label in (("excluded_by_default", "excluded by default"), ("included", "included")):
             for contract in plan.summary["contracts"][kind]:

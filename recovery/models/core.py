@@ -224,6 +224,14 @@ class PlanStatus(models.TextChoices):
     COMMITTED = "committed", "Committed"
 
 
+class PlanDelivery(models.TextChoices):
+    """How a plan's payments reach recipients (``RecoveryExecutor.Delivery``: 0, 1, 2)."""
+
+    PUSH = "push", "Pushed in batches by the executor"
+    PUSH_FALLBACK = "push_fallback", "Pushed, a refused transfer credited for the recipient to claim (restitute only)"
+    PULL = "pull", "Claimed by each holder until the claim deadline"
+
+
 class RecoveryPlan(models.Model):
     """What to do about an incident: one version of the allocation, batches and calls."""
 
@@ -238,6 +246,14 @@ class RecoveryPlan(models.Model):
         default=list, help_text="Encoded calls: target, value, calldata, signature, args"
     )
     gas_ceiling = models.PositiveBigIntegerField(default=10_000_000)
+    delivery = models.CharField(max_length=16, choices=PlanDelivery.choices, default=PlanDelivery.PUSH)
+    claim_deadline = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Pull only: the last unix timestamp a claim is accepted"
+    )
+    recovery_executor = models.CharField(
+        max_length=42, blank=True, help_text="EIP-55 address of the RecoveryExecutor the batch leaves are bound to"
+    )
+    auto_execute = models.BooleanField(default=False, help_text="Execution starts by itself once the plan is approved")
     status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
     summary = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

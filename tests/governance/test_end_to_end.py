@@ -39,8 +39,7 @@ from proposals.models import ProposalDocument, RehearsalStatus
 from proposals.rehearsals import rehearse_proposal
 from proposals.services import freeze_proposal
 from proposals.signoffs import get_signoff_subject, link_committee_member, submit_signoff
-from recovery import plans
-from recovery.commitment import Batch, build_commitment
+from recovery import plans, selectors
 from recovery.models import Allocation, MigrationBatch, PlanAsset
 from tests.factories import UserFactory, analysed_exploit
 from tests.governance import governors
@@ -69,7 +68,13 @@ def funded_document(w3, anvil, exploited, deployment: DemoDeployment, deployer) 
     """Step 1: analyse the exploit, build a restitute plan in several batches, freeze it, fund its payer."""
     mine(w3, DEPTH)  # the exploit's block past the confirmation depth
     analysis = analysed_exploit(rpc_url=anvil.url, exploited=exploited, affected_contracts=[exploited["vault"]])
-    plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full", gas_ceiling=SMALL_BATCHES)
+    plan = plans.build_plan(
+        analysis_id=analysis.pk,
+        mode="restitute",
+        policy="full",
+        gas_ceiling=SMALL_BATCHES,
+        recovery_executor=deployment.address("recovery_executor"),
+    )
     document, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
     asset = document.plan.assets.get()
     assert MigrationBatch.objects.filter(plan_asset=asset).count() > 1
@@ -200,20 +205,26 @@ def check_approved(w3, publication: Publication, recovery_executor: str) -> Plan
     assert approval.block_hash == w3.eth.get_block(approval.block_number)["hash"].to_0x_hex()
     assert approval.tx_hash == publication.execute_tx_hash
     on_chain = bind(w3, "RecoveryExecutor", recovery_executor).functions.getPlan(int(asset.onchain_plan_id)).call()
-    assert "0x" + on_chain[0].hex() == asset.commitment_root and on_chain[3] == APPROVED
+    # getPlan: (root, token, mode, delivery, status, batchCount, incidentKey, version, claimDeadline, budget, paid)
+    assert "0x" + on_chain[0].hex() == asset.commitment_root and on_chain[4] == APPROVED
+    plan = asset.plan
+    key = plans.incident_key(plan.incident.chain_id, plan.incident_id)
+    assert (approval.incident_key, approval.version, approval.delivery, approval.claim_deadline) == (
+        key,
+        plan.version,
+        plans.EXECUTOR_DELIVERIES[plan.delivery],
+        0,
+    )
+    assert "0x" + on_chain[6].hex() == key and on_chain[7] == plan.version
     return asset
 
 
 def pay_one_batch(w3, asset: PlanAsset, recovery_executor: str) -> None:
     """The approved plan pays: batch 1 with its proof, from the executor key; never twice."""
-    rows = MigrationBatch.objects.filter(plan_asset=asset).order_by("index")
-    stored = [
-        Batch(index=r.index, recipients=tuple(r.recipients), amounts=tuple(int(a) for a in r.amounts)) for r in rows
-    ]
-    tree = build_commitment(stored)
-    assert tree.root == asset.commitment_root
+    stored = selectors.stored_batches(asset)
+    assert selectors.commitment_for(asset).root == asset.commitment_root
     batch = stored[1]
-    proof = tree.get_proof(1)
+    proof = selectors.batch_proof(asset, 1)
     assert proof  # a real proof: the plan has several batches
     token = bind(w3, "DemoVault", asset.payout_token)
     before = [token.functions.balanceOf(r).call() for r in batch.recipients]
@@ -225,7 +236,7 @@ def pay_one_batch(w3, asset: PlanAsset, recovery_executor: str) -> None:
     after = [token.functions.balanceOf(r).call() for r in batch.recipients]
     assert [b - a for a, b in zip(before, after, strict=True)] == list(batch.amounts)
     assert executor.functions.isBatchExecuted(int(asset.onchain_plan_id), batch.index).call()
-    assert executor.functions.getPlan(int(asset.onchain_plan_id)).call()[6] == batch.total  # paid
+    assert executor.functions.getPlan(int(asset.onchain_plan_id)).call()[10] == batch.total  # paid
     with pytest.raises(Reverted, match="BatchAlreadyExecuted"):
         send(w3, load_account(private_key=devkeys.EXECUTOR_KEY), call)
 
@@ -352,5 +363,5 @@ def test_timestamp_governor_no_timelock_sequential_ids_from_exploit_to_paid_batc
     dev_plan = bind(w3, "RecoveryExecutor", demo.address("recovery_executor")).functions.getPlan(
         int(asset.onchain_plan_id)
     )
-    assert dev_plan.call()[3] != APPROVED
+    assert dev_plan.call()[4] != APPROVED
     pay_one_batch(w3, asset, recovery_executor)

@@ -25,6 +25,7 @@ from governance.models import PlanApproval, Publication, PublicationStatus
 from governance.models.votes import VoteRecord
 from governance.services import add_governor_venue
 from proposals.calls import document_content, proposal_calls
+from recovery import plans
 from recovery.exceptions import ChainMismatch, ChainUnavailable
 from tests.governance.governors import (
     ABSTAIN,
@@ -322,6 +323,9 @@ def test_an_executed_proposal_records_its_plan_approved_event_as_the_plans_appro
     assert approval.block_hash == executed["blockHash"].to_0x_hex()
     assert approval.tx_hash == executed["transactionHash"].to_0x_hex()
     assert approval.chain_id == venue.chain_id and approval.recovery_executor == venue.recovery_executor
+    plan = document.plan
+    assert approval.incident_key == plans.incident_key(plan.incident.chain_id, plan.incident_id)
+    assert (approval.version, approval.delivery, approval.claim_deadline) == (plan.version, 1, 0)  # push_fallback
     # Final: the sweep leaves it alone from now on.
     assert following.follow_all(rpc_url=anvil.url) == 0
 

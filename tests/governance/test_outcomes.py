@@ -92,7 +92,7 @@ def test_the_dev_governor_queues_through_its_timelock_executes_after_the_eta_and
         (int(asset.onchain_plan_id), asset.commitment_root)
     ]
     on_chain = plan_on_chain(w3, venue.recovery_executor, asset.onchain_plan_id)
-    assert "0x" + on_chain[0].hex() == asset.commitment_root and on_chain[3] == APPROVED
+    assert "0x" + on_chain[0].hex() == asset.commitment_root and on_chain[4] == APPROVED
 
     nonce = _executor_nonce(w3)
     repeat = execute_publication(publication_id=publication.pk, rpc_url=anvil.url)
@@ -147,7 +147,7 @@ def test_the_timestamp_governor_executes_without_queuing_and_approves_the_plan(
     asset = document.plan.assets.get()
     assert [a.plan_id for a in executed.approvals] == [int(asset.onchain_plan_id)]
     on_chain = plan_on_chain(w3, venue.recovery_executor, asset.onchain_plan_id)
-    assert "0x" + on_chain[0].hex() == asset.commitment_root and on_chain[3] == APPROVED
+    assert "0x" + on_chain[0].hex() == asset.commitment_root and on_chain[4] == APPROVED
     publication.refresh_from_db()
     assert publication.execute_tx_hash == executed.tx_hash and publication.queue_tx_hash == ""
 
@@ -188,4 +188,4 @@ def test_the_periodic_task_queues_and_executes_only_when_auto_execute_is_on(
     publication.refresh_from_db()
     asset = publication.document.plan.assets.get()
     assert publication.execute_tx_hash
-    assert plan_on_chain(w3, publication.venue.recovery_executor, asset.onchain_plan_id)[3] == APPROVED
+    assert plan_on_chain(w3, publication.venue.recovery_executor, asset.onchain_plan_id)[4] == APPROVED

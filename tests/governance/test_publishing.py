@@ -97,7 +97,8 @@ def test_publishing_proposes_the_documents_calls_under_the_id_the_governor_compu
     # The plan's parameter change first, then one approvePlan per asset with batches.
     assert [a["signature"] for a in publication.actions] == [
         "pause()",
-        *["approvePlan(uint256,bytes32,address,uint8,uint32,uint256)"] * len(content["assets"]),
+        *["approvePlan(uint256,bytes32,uint64,bytes32,address,uint8,uint8,uint32,uint256,uint64)"]
+        * len(content["assets"]),
     ]
     assert publication.actions[0]["calldata"] == content["parameter_changes"][0]["calldata"]
     governor = bind(w3, "LifeboatGovernor", venue.governor)

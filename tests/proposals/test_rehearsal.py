@@ -122,9 +122,11 @@ def test_a_funded_plan_passes_with_every_balance_checked_and_the_fork_stopped(
     assert grant["status"] == approve["status"] == "ok"
     assert grant["events"][0]["event"] == "RoleGranted"
     assert grant["events"][0]["args"]["account"] == NEW_GUARDIAN
-    approved = approve["events"][0]
+    advanced, approved = approve["events"]  # version 1 of the incident, then the plan
     plan_asset = proposal.plan.assets.get()
+    assert advanced["event"] == "IncidentVersionAdvanced" and advanced["args"]["version"] == "1"
     assert approved["event"] == "PlanApproved"
+    assert approved["args"]["incidentKey"] == plans.incident_key(31337, proposal.incident_id)
     assert approved["args"]["planId"] == str(plan_asset.onchain_plan_id)
     assert approved["args"]["budget"] == str(sum(expected.values()))
     batches = report["batches"]
@@ -139,7 +141,10 @@ def test_a_funded_plan_passes_with_every_balance_checked_and_the_fork_stopped(
         "matched": len(expected),
         "mismatched": 0,
         "mismatches": [],
+        "credited": 0,
+        "short_paid_tokens": [],
     }
+    assert report["credited"] == report["findings"] == [] and report["claims"] == []
     assert report["total_gas"] == rehearsal.total_gas == sum(s["gas_used"] for s in [*report["calls"], *batches])
     # The parent chain is untouched: nothing was sent to it.
     assert w3.eth.block_number == head
@@ -167,15 +172,16 @@ def test_an_unfunded_executor_fails_every_batch_and_a_later_funded_rehearsal_cou
     assert failed.status == RehearsalStatus.FAILED
     batches = failed.report["batches"]
     assert batches and all(b["status"] == "reverted" for b in batches)
-    assert {b["revert"]["error"] for b in batches} == {"ERC20InsufficientBalance"}
-    assert batches[0]["revert"]["args"][0] == demo.address("recovery_executor")
+    # A restitute batch may only spend what the executor holds beyond others' reserved funds.
+    assert {b["revert"]["error"] for b in batches} == {"ReservedFunds"}
+    assert batches[0]["revert"]["args"] == [exploited["vault"], "0"]
     balances = failed.report["balances"]
     assert balances["mismatched"] == balances["checked"] == len(expected)
     assert len(balances["mismatches"]) == min(20, len(expected))
     first = balances["mismatches"][0]
     assert first["received"] == "0" and first["expected"] == str(expected[first["account"]])
     assert failed.report["failures"][0].startswith("batch 0 of ")
-    assert "reverted: ERC20InsufficientBalance(" in failed.report["failures"][0]
+    assert "reverted: ReservedFunds(" in failed.report["failures"][0]
     assert not fork_processes()
     proposal.refresh_from_db()
     assert "Rehearsal: FAILED." in proposal.body and failed.report_hash in proposal.body
@@ -190,12 +196,12 @@ def test_an_unfunded_executor_fails_every_batch_and_a_later_funded_rehearsal_cou
     assert "Rehearsal: passed." in proposal.body and "FAILED" not in proposal.body
 
 
-def test_a_recipient_the_payout_token_blocks_fails_its_batch_alone(
+def test_a_recipient_the_payout_token_blocks_fails_its_push_batch_alone(
     w3, anvil, demo, exploited, analysis, venue, deployer
 ):
     token_receipt = send(w3, deployer, factory(w3, "BlockingToken").constructor(deployer.address, 6))
     token = bind(w3, "BlockingToken", token_receipt["contractAddress"])
-    proposal = frozen(analysis, exploited, payout_tokens={exploited["vault"]: token.address})
+    proposal = frozen(analysis, exploited, payout_tokens={exploited["vault"]: token.address}, delivery="push")
     expected = allocations(proposal)
     blocked = sorted(expected)[0]
     send(w3, deployer, token.functions.mint(demo.address("recovery_executor"), sum(expected.values())))
@@ -220,6 +226,108 @@ def test_a_recipient_the_payout_token_blocks_fails_its_batch_alone(
     assert balances["matched"] == len(expected) - len(unpaid)
     assert any(f"AccountBlocked({blocked})" in failure for failure in rehearsal.report["failures"])
     assert not fork_processes()
+
+
+def test_with_the_claimable_fallback_a_blocked_recipient_is_credited_and_reported_as_a_finding(
+    w3, anvil, demo, exploited, analysis, venue, deployer
+):
+    token_receipt = send(w3, deployer, factory(w3, "BlockingToken").constructor(deployer.address, 6))
+    token = bind(w3, "BlockingToken", token_receipt["contractAddress"])
+    proposal = frozen(analysis, exploited, payout_tokens={exploited["vault"]: token.address})
+    assert proposal.plan.delivery == "push_fallback"  # the restitute default
+    expected = allocations(proposal)
+    blocked = sorted(expected)[0]
+    send(w3, deployer, token.functions.mint(demo.address("recovery_executor"), sum(expected.values())))
+    send(w3, deployer, token.functions.setBlocked(blocked, True))
+
+    rehearsal = rehearse(proposal, venue, anvil)
+
+    assert rehearsal.status == RehearsalStatus.PASSED, rehearsal.report["failures"]
+    report = rehearsal.report
+    assert all(b["status"] == "ok" for b in report["batches"])
+    assert report["credited"] == [
+        {
+            "plan_id": str(proposal.plan.assets.get().onchain_plan_id),
+            "account": blocked,
+            "token": token.address,
+            "amount": str(expected[blocked]),
+        }
+    ]
+    assert report["findings"] and blocked in report["findings"][0] and "claimCredit" in report["findings"][0]
+    assert report["balances"]["matched"] == len(expected) and report["balances"]["credited"] == 1
+    assert "1 recipient(s) credited" in rehearsal.summary
+
+
+def test_a_fee_on_transfer_payout_token_fails_naming_the_token(w3, anvil, demo, exploited, analysis, venue, deployer):
+    token_receipt = send(w3, deployer, factory(w3, "FeeOnTransferToken").constructor(deployer.address, 6, 100))
+    token = bind(w3, "FeeOnTransferToken", token_receipt["contractAddress"])
+    proposal = frozen(analysis, exploited, payout_tokens={exploited["vault"]: token.address})
+    expected = allocations(proposal)
+    send(w3, deployer, token.functions.mint(demo.address("recovery_executor"), sum(expected.values())))
+
+    rehearsal = rehearse(proposal, venue, anvil)
+
+    assert rehearsal.status == RehearsalStatus.FAILED
+    report = rehearsal.report
+    assert all(b["status"] == "ok" for b in report["batches"])  # the chain took every batch...
+    (short,) = report["balances"]["short_paid_tokens"]  # ...but the recipients got 1% less
+    assert short["token"] == token.address and short["count"] == len(expected)
+    assert int(short["received"]) == int(short["expected"]) - int(short["expected"]) // 100
+    failure = report["failures"][0]
+    assert f"the payout token {token.address} delivered less than was sent" in failure
+    assert "fee-on-transfer or rebasing token and cannot be paid exactly" in failure
+    assert passed_rehearsal(proposal_id=proposal.pk) is None  # so it can be neither signed off nor published
+
+
+def test_a_pull_plan_rehearses_every_claim_with_its_allocation_proof(
+    w3, anvil, demo, exploited, analysis, venue, deployer
+):
+    proposal = frozen(analysis, exploited, delivery="pull", claim_days=30)
+    expected = allocations(proposal)
+    fund_with_vault_shares(w3, demo, deployer, sum(expected.values()))
+
+    rehearsal = rehearse(proposal, venue, anvil)
+
+    assert rehearsal.status == RehearsalStatus.PASSED, rehearsal.report["failures"]
+    report = rehearsal.report
+    assert report["batches"] == []
+    assert report["claims_run"] == {"run": len(expected), "total": len(expected), "sampled": False}
+    assert {c["account"]: int(c["amount"]) for c in report["claims"]} == expected
+    assert all(c["status"] == "ok" and c["events"][0]["event"] == "Claimed" for c in report["claims"])
+    assert report["balances"]["matched"] == len(expected)
+    (approve,) = report["calls"]
+    assert approve["events"][-1]["args"]["delivery"] == "2"
+
+
+def test_a_large_pull_plan_rehearses_an_even_sample_of_its_claims_and_says_so(
+    w3, anvil, demo, exploited, analysis, venue, deployer, monkeypatch
+):
+    from proposals import rehearsals
+
+    monkeypatch.setattr(rehearsals, "MAX_REHEARSED_CLAIMS", 5)
+    proposal = frozen(analysis, exploited, delivery="pull", claim_days=30)
+    expected = allocations(proposal)
+    fund_with_vault_shares(w3, demo, deployer, sum(expected.values()))
+
+    rehearsal = rehearse(proposal, venue, anvil)
+
+    assert rehearsal.status == RehearsalStatus.PASSED, rehearsal.report["failures"]
+    claims = rehearsal.report["claims"]
+    assert rehearsal.report["claims_run"] == {"run": 5, "total": len(expected), "sampled": True}
+    assert claims[0]["index"] == 0 and claims[-1]["index"] == len(expected) - 1
+    assert rehearsal.report["balances"]["checked"] == 5
+    assert f"(a sample of {len(expected)})" in rehearsal.summary
+
+
+def test_a_venue_on_another_recovery_executor_is_refused_and_nothing_is_stored(anvil, demo, exploited, analysis):
+    from proposals.exceptions import ExecutorMismatch
+
+    proposal = frozen(analysis, exploited, recovery_executor=demo.address("vault"))
+    venue = dev_venue(demo, anvil)
+    with pytest.raises(ExecutorMismatch, match="bound to the RecoveryExecutor") as refused:
+        request_rehearsal(proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=anvil.url)
+    assert refused.value.status == 409
+    assert not Rehearsal.objects.exists()
 
 
 def test_a_reverting_parameter_change_fails_and_nothing_after_it_runs(anvil, demo, exploited, analysis, venue):
@@ -319,5 +427,5 @@ def test_the_command_prints_progress_and_fails_a_failed_rehearsal(anvil, demo, e
     printed = out.getvalue()
     assert "fork started at block" in printed and "batch 1/" in printed and "fork stopped" in printed
     assert f"of proposal document {proposal.pk} on venue {venue.pk}: FAILED" in printed
-    assert "ERC20InsufficientBalance" in printed
+    assert "ReservedFunds" in printed
     assert not fork_processes()

@@ -210,7 +210,10 @@ def test_the_batch_holds_every_call_of_the_proposal_and_re_encodes_to_its_callda
     ]
     approve = batch["transactions"][-1]["contractInputsValues"]
     asset = document_content(document.canonical_bytes)["assets"][0]
-    assert approve["budget"] == asset["total_allocated"] and approve["batchesRoot"] == asset["commitment_root"]
+    assert approve["budget"] == asset["total_allocated"] and approve["root"] == asset["commitment_root"]
+    plan = document_content(document.canonical_bytes)["plan"]
+    assert (approve["incidentKey"], approve["version"]) == (plan["incident_key"], str(plan["version"]))
+    assert (approve["delivery"], approve["claimDeadline"]) == ("1", "0")  # push_fallback, no deadline
 
 
 def _typed(kind: str, text: str) -> object:

@@ -7,8 +7,14 @@ from eth_utils import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recovery.batching import BatchingError, RecipientDoesNotFit, estimate_batch_gas, plan_batches
-from recovery.commitment import Batch, build_commitment
+from recovery.batching import (
+    BatchingError,
+    RecipientDoesNotFit,
+    estimate_batch_gas,
+    estimate_claims_gas,
+    plan_batches,
+)
+from recovery.commitment import Batch, CommitmentDomain, build_commitment
 from recovery.diff import UINT256_MAX
 
 # Checksummed, the first sorts after the second ("0xa2" > "0xA5" as str); by lowercase it sorts before.
@@ -171,6 +177,13 @@ def test_estimate_batch_gas_adds_the_base_and_each_recipients_cost() -> None:
 def test_planned_batches_form_a_commitment() -> None:
     batches = plan_batches(allocations=[(address(n), n * 10**18) for n in range(1, 12)], gas_ceiling=200_000, **GAS)
 
-    tree = build_commitment(batches)
+    tree = build_commitment(batches, domain=CommitmentDomain(31337, address(99), 7))
 
     assert len(batches) == 3 and tree.root
+
+
+def test_the_gas_of_a_pull_plan_is_one_claim_per_allocation() -> None:
+    assert estimate_claims_gas(claims=24, gas_per_claim=110_000) == 2_640_000
+    assert estimate_claims_gas(claims=0, gas_per_claim=110_000) == 0
+    with pytest.raises(BatchingError, match="claims must be"):
+        estimate_claims_gas(claims=-1, gas_per_claim=110_000)

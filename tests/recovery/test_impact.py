@@ -123,7 +123,10 @@ def test_a_pro_rata_plan_sums_to_the_budget_and_each_account_can_prove_its_share
     entry = reply.json()["assets"][0]
     assert int(entry["delta"]) < 0 and int(entry["allocation"]) > 0
     assert StandardMerkleTree.verify_proof(
-        plan_asset.allocation_root, ["address", "uint256"], [victim, int(entry["allocation"])], entry["proof"]
+        plan_asset.allocation_root,
+        ["uint256", "address", "uint256"],
+        [entry["leaf_index"], victim, int(entry["allocation"])],
+        entry["proof"],
     )
     assert entry["allocation_root"] == plan_asset.allocation_root
 
@@ -449,7 +452,7 @@ def test_every_account_lookup_proof_equals_the_trees_own_proof(anvil, exploited)
     for allocation in Allocation.objects.filter(plan_asset=plan_asset):
         entry = account_position(plan_id=plan.pk, account=allocation.account)["assets"][0]
         assert entry["proof"] == tree.get_proof(allocation.leaf_index)
-        assert entry["leaf"] == tree.leaf_hash([allocation.account, allocation.amount])
+        assert entry["leaf"] == tree.leaf_hash([allocation.leaf_index, allocation.account, allocation.amount])
 
 
 @pytest.mark.django_db(transaction=True)

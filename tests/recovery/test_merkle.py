@@ -20,7 +20,9 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recovery.commitment import BATCH_LEAF_ENCODING
 from recovery.merkle import MerkleTreeError, StandardMerkleTree, leaf_hash
+from recovery.plans import ALLOCATION_LEAF_ENCODING
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORACLE = REPO_ROOT / "tests" / "js" / "merkle_oracle.mjs"
@@ -82,6 +84,27 @@ CASES: dict[str, tuple[tuple[str, ...], list[list[Any]]]] = {
             [to_checksum_address(address(100)), "0"],
             ["0X" + address(101)[2:].upper(), str(UINT256_MAX)],
             [address(3), str(amount(3))],  # a duplicate of values[3]
+        ],
+    ),
+    # The allocation tree's leaf, which a pull plan's claim proves: [leaf index, account, amount].
+    "allocation_claim_leaf": (
+        ALLOCATION_LEAF_ENCODING,
+        [[str(i), address(i), str(amount(i))] for i in range(25)] + [["25", address(3), "0"]],
+    ),
+    # A push batch's leaf: [chainId, executor, planId, batchIndex, contentHash].
+    "domain_bound_batch_leaf": (
+        BATCH_LEAF_ENCODING,
+        [
+            [
+                "31337",
+                address(500),
+                str(2**200 + 7),
+                str(index),
+                content_hash(
+                    [address(index * 10 + k) for k in range(index + 1)], [amount(k) for k in range(index + 1)]
+                ),
+            ]
+            for index in range(7)
         ],
     ),
     "batch_commitment": (
@@ -147,6 +170,12 @@ def test_roots_proofs_and_dumps_match_openzeppelin_for_each_leaf_encoding(case: 
     encoding, values = CASES[case]
     tree = StandardMerkleTree.of(values, encoding)
     assert_same_as_openzeppelin(tree, js_of(values, encoding), values)
+
+
+def test_a_plans_allocation_tree_matches_openzeppelin_with_the_claim_leaf() -> None:
+    values = [[str(i), address(i), str(amount(i))] for i in range(300)]
+    tree = StandardMerkleTree.of(values, ALLOCATION_LEAF_ENCODING)
+    assert_same_as_openzeppelin(tree, js_of(values, ALLOCATION_LEAF_ENCODING), values)
 
 
 def test_roots_and_proofs_match_openzeppelin_for_address_amount_leaves() -> None:

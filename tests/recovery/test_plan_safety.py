@@ -300,7 +300,10 @@ def test_an_account_lookup_never_selects_the_tree_dump_or_the_whole_node_array(a
     assert not whole, whole
     (mine,) = position["assets"]
     assert StandardMerkleTree.verify_proof(
-        mine["allocation_root"], ["address", "uint256"], [holder, int(mine["allocation"])], mine["proof"]
+        mine["allocation_root"],
+        ["uint256", "address", "uint256"],
+        [mine["leaf_index"], holder, int(mine["allocation"])],
+        mine["proof"],
     )
 
 

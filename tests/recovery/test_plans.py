@@ -7,11 +7,9 @@ from web3 import Web3
 
 from chain.artifacts import bind
 from chain.transact import reverts_as_chain_errors, send
-from recovery import impact, plans
+from recovery import impact, plans, selectors
 from recovery.models import Allocation, MigrationBatch
 from tests.factories import UserFactory, analysed_exploit
-
-RESTITUTE, RESTORE = 0, 1
 
 
 def committee_client() -> APIClient:
@@ -25,42 +23,61 @@ def _analysis(anvil, exploited):
     return analysed_exploit(rpc_url=anvil.url, exploited=exploited)
 
 
-def _run_on_chain(w3: Web3, demo, timelock, executor_account, plan_asset, *, mode: int) -> list[int]:
+def approve_on_chain(w3: Web3, demo, timelock, plan_asset) -> None:
+    """Approve ``plan_asset`` on the demo RecoveryExecutor as governance would (the calls' ten terms)."""
+    plan = plan_asset.plan
     executor = bind(w3, "RecoveryExecutor", demo.address("recovery_executor"))
-    batches = list(MigrationBatch.objects.filter(plan_asset=plan_asset).order_by("index"))
+    pull = plan.delivery == "pull"
+    count = (
+        Allocation.objects.filter(plan_asset=plan_asset, amount__gt=0).count()
+        if pull
+        else MigrationBatch.objects.filter(plan_asset=plan_asset).count()
+    )
     reverts_as_chain_errors(
         lambda: executor.functions.approvePlan(
-            plan_asset.onchain_plan_id,
-            plan_asset.commitment_root,
+            int(plan_asset.onchain_plan_id),
+            plans.incident_key(plan.incident.chain_id, plan.incident_id),
+            plan.version,
+            plan_asset.allocation_root if pull else plan_asset.commitment_root,
             plan_asset.payout_token,
-            mode,
-            len(batches),
-            plan_asset.total_allocated,
+            plans.EXECUTOR_MODES[plan.mode],
+            plans.EXECUTOR_DELIVERIES[plan.delivery],
+            count,
+            int(plan_asset.total_allocated),
+            plan.claim_deadline or 0,
         ).transact({"from": timelock})
     )
-    from recovery.commitment import Batch, build_commitment
 
-    commitment = build_commitment(
-        [Batch(b.index, tuple(b.recipients), tuple(int(a) for a in b.amounts)) for b in batches]
-    )
-    assert commitment.root == plan_asset.commitment_root
+
+def execute_batches_on_chain(w3: Web3, demo, executor_account, plan_asset, indexes=None) -> list[int]:
+    """Send the stored batches (all, or ``indexes``) with their ``batch_proof``; the gas each used."""
+    executor = bind(w3, "RecoveryExecutor", demo.address("recovery_executor"))
+    batches = list(MigrationBatch.objects.filter(plan_asset=plan_asset).order_by("index"))
+    assert selectors.commitment_for(plan_asset).root == plan_asset.commitment_root
     gas_used = []
     for batch in batches:
+        if indexes is not None and batch.index not in indexes:
+            continue
         receipt = send(
             w3,
             executor_account,
             executor.functions.executeBatch(
-                plan_asset.onchain_plan_id,
+                int(plan_asset.onchain_plan_id),
                 batch.index,
                 batch.recipients,
                 [int(a) for a in batch.amounts],
-                commitment.get_proof(batch.index),
+                selectors.batch_proof(plan_asset, batch.index),
             ),
             tx={"gas": batch.gas_estimate + 50_000},
         )
         gas_used.append(receipt["gasUsed"])
         assert receipt["gasUsed"] <= batch.gas_estimate, (batch.index, len(batch.recipients), receipt["gasUsed"])
     return gas_used
+
+
+def _run_on_chain(w3: Web3, demo, timelock, executor_account, plan_asset) -> list[int]:
+    approve_on_chain(w3, demo, timelock, plan_asset)
+    return execute_batches_on_chain(w3, demo, executor_account, plan_asset)
 
 
 @pytest.mark.django_db
@@ -88,7 +105,7 @@ def test_a_restitute_plan_pays_every_account_exactly_within_its_gas_estimates(
         a.account: vault.functions.balanceOf(a.account).call() for a in Allocation.objects.filter(plan_asset=plan_asset)
     }
 
-    gas = _run_on_chain(w3, demo, timelock, executor_account, plan_asset, mode=RESTITUTE)
+    gas = _run_on_chain(w3, demo, timelock, executor_account, plan_asset)
 
     assert len(gas) == MigrationBatch.objects.filter(plan_asset=plan_asset).count() > 1
     for allocation in Allocation.objects.filter(plan_asset=plan_asset):
@@ -111,7 +128,7 @@ def test_a_restore_plan_mints_each_balance_on_the_migrated_token_within_its_gas_
         rpc_url=anvil.url,
     )
     plan_asset = plan.assets.get()
-    _run_on_chain(w3, demo, timelock, executor_account, plan_asset, mode=RESTORE)
+    _run_on_chain(w3, demo, timelock, executor_account, plan_asset)
     token = bind(w3, "RecoveryToken", migrated)
     vault = bind(w3, "DemoVault", exploited["vault"])
     for holder in demo.holders:

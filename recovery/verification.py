@@ -1,0 +1,540 @@
+"""Did a plan pay what it says, to whom it says? Checked on chain, account by account.
+
+The database says what a plan *should* pay (its allocations); the chain alone says what was
+paid. For every asset of a plan this reads, at one pinned block:
+
+- the plan's payments (``chain.payouts.plan_payments``: pushed Transfers and mints, credited
+  refusals, pull claims), each with the transaction that made it;
+- each paid recipient's token balance just before and just after each block that paid it,
+  compared with every Transfer of the token to and from that account in that block, so
+  other activity in the same block is accounted for and a token whose balances do not follow
+  its own Transfer logs shows up;
+- what is still owed (allocations not paid yet: batches not executed, pull claims closed),
+  still claimable (credit left on the executor for a refused recipient, open pull claims),
+  and anything paid that the plan does not contain (which must be nothing).
+
+The verdict: ``mismatch`` when the chain contradicts the plan (a payment to an account or of
+an amount the plan does not contain, a balance that did not move as logged, a batch whose
+payments do not add up, an on-chain plan with another token or mode); otherwise
+``incomplete`` while any allocation is not paid in full; otherwise ``complete``. A credited
+allocation counts as paid: the plan paid it, the tokens wait on the executor for their owner.
+
+The reads go out as JSON-RPC batches (``chain.payouts``, ``chain.balances.read_balances``),
+the balance reads on a few threads, so ten thousand accounts take seconds.
+"""
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
+from eth_utils import keccak, to_checksum_address
+
+from chain.balances import read_balances
+from chain.errors import ChainError
+from chain.logs import RawRpc
+from chain.payouts import (
+    CLAIMED,
+    CREDITED,
+    PUSHED,
+    BlockRef,
+    Payment,
+    PayoutMismatch,
+    credits_outstanding,
+    pin_block,
+    plan_payments,
+    token_deltas_in_blocks,
+)
+from chain.redaction import redact, redact_url
+from config.errors import LifeboatError
+from recovery.exceptions import ChainMismatch, ChainUnavailable, PlanAssetNotFound, PlanNotFound
+from recovery.models import Allocation, DeployedContract, PlanAsset, PlanMode, RecoveryPlan
+from recovery.validation import parse_address
+
+COMPLETE, INCOMPLETE, MISMATCH = "complete", "incomplete", "mismatch"
+_VERDICT_ORDER = {COMPLETE: 0, INCOMPLETE: 1, MISMATCH: 2}
+DELIVERIES = {0: "push", 1: "push_fallback", 2: "pull"}
+MODES = {0: PlanMode.RESTITUTE.value, 1: PlanMode.RESTORE.value}
+ONCHAIN_STATUSES = {0: "not_approved", 1: "approved", 2: "revoked", 3: "closed"}
+# Balance reads run on this many threads, each with its own connection and JSON-RPC batches.
+BALANCE_THREADS = 4
+TOTAL_FIELDS = ("allocated", "paid", "pushed", "credited", "claimed", "owed", "claimable")
+_GET_PLAN = "0x" + keccak(text="getPlan(uint256)")[:4].hex()
+_CURRENT_VERSION = "0x" + keccak(text="currentVersion(bytes32)")[:4].hex()
+# RecoveryExecutor.Plan: root, token, mode, delivery, status, batchCount, incidentKey, version,
+# claimDeadline, budget, paid.
+_PLAN_TUPLE = "(bytes32,address,uint8,uint8,uint8,uint32,bytes32,uint64,uint64,uint256,uint256)"
+
+
+class ExecutorUnknown(LifeboatError):
+    """Neither the plan nor a recorded deployment names the RecoveryExecutor to read."""
+
+    code = "recovery_executor_unknown"
+    status = 409
+
+
+@dataclass
+class AccountVerification:
+    """One allocation (or one unexpected recipient) against what the chain paid it."""
+
+    account: str
+    allocated: int
+    paid: int = 0
+    pushed: int = 0
+    credited: int = 0
+    claimed: int = 0
+    owed: int = 0
+    claimable: int = 0
+    batch_index: int | None = None
+    transactions: list[str] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)
+    # Across the blocks that pushed or claimed to it: balance after minus before, the net of
+    # the token's Transfer logs for it in those blocks, and what of that was not this plan.
+    balance_change: int | None = None
+    logged_change: int | None = None
+    other_activity: int | None = None
+    status: str = "owed"
+
+    @property
+    def balance_ok(self) -> bool | None:
+        if self.balance_change is None:
+            return None
+        return self.balance_change == self.logged_change
+
+
+@dataclass
+class AssetVerification:
+    asset: str
+    payout_token: str
+    onchain_plan_id: int | None
+    mode: str | None = None
+    delivery: str | None = None
+    onchain_status: str = "not_approved"
+    batches_total: int = 0
+    batches_executed: list[int] = field(default_factory=list)
+    accounts: list[AccountVerification] = field(default_factory=list)
+    unexpected: list[AccountVerification] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    verdict: str = INCOMPLETE
+
+
+@dataclass
+class VerificationReport:
+    plan_id: int
+    incident_id: int
+    version: int
+    chain_id: int
+    recovery_executor: str
+    block: BlockRef
+    assets: list[AssetVerification]
+    totals: dict[str, int]
+    verdict: str
+    generated_at: str
+    seconds: float
+
+
+def verify_plan(plan_id: int, *, asset: str | None = None, rpc_url: str | None = None) -> VerificationReport:
+    """Check every asset of plan ``plan_id`` (or only ``asset``) on chain, at the head; see the module's docstring."""
+    started = time.monotonic()
+    try:
+        plan = RecoveryPlan.objects.select_related("incident", "analysis").get(pk=plan_id)
+    except RecoveryPlan.DoesNotExist:
+        raise PlanNotFound(f"there is no recovery plan {plan_id}", plan=plan_id) from None
+    url = rpc_url or settings.CHAIN_RPC_URL
+    plan_assets = list(PlanAsset.objects.filter(plan=plan).order_by("pk").defer("allocation_dump", "allocation_nodes"))
+    if asset is not None:
+        wanted = parse_address(asset, field="asset")
+        plan_assets = [row for row in plan_assets if to_checksum_address(row.asset) == wanted]
+        if not plan_assets:
+            raise PlanAssetNotFound(f"plan {plan_id} has no asset {wanted}", plan=plan_id, asset=wanted)
+    try:
+        with RawRpc(url) as rpc:
+            chain_id = int(rpc.call("eth_chainId", []), 16)
+            if chain_id != plan.incident.chain_id:
+                raise ChainMismatch(
+                    f"plan {plan_id} is for chain {plan.incident.chain_id}, but the node at {redact_url(url)} serves "
+                    f"chain {chain_id}: point CHAIN_RPC_URL (or --rpc-url) at a node of chain {plan.incident.chain_id}",
+                    expected=plan.incident.chain_id,
+                    actual=chain_id,
+                )
+            executor, executor_block = _recovery_executor(plan, chain_id)
+            block = pin_block(rpc)
+            from_block = max(plan.analysis.reference_block, executor_block or 0)
+            assets = [
+                _verify_asset(rpc, url, plan, row, executor=executor, block=block, from_block=from_block)
+                for row in plan_assets
+            ]
+    except ChainError as error:
+        raise ChainUnavailable(
+            redact(f"cannot verify plan {plan_id}: {type(error).__name__}: {error}", secrets=[url])
+        ) from None
+    totals = {name: sum(item.totals.get(name, 0) for item in assets) for name in TOTAL_FIELDS}
+    verdict = max((item.verdict for item in assets), key=_VERDICT_ORDER.__getitem__, default=COMPLETE)
+    return VerificationReport(
+        plan_id=plan.pk,
+        incident_id=plan.incident_id,
+        version=plan.version,
+        chain_id=chain_id,
+        recovery_executor=executor,
+        block=block,
+        assets=assets,
+        totals=totals,
+        verdict=verdict,
+        generated_at=timezone.now().isoformat(),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _recovery_executor(plan: RecoveryPlan, chain_id: int) -> tuple[str, int | None]:
+    """The executor the plan was committed to, else the newest recorded deployment's (with its block)."""
+    configured = getattr(plan, "recovery_executor", "")
+    if configured:
+        return to_checksum_address(configured), None
+    contract = (
+        DeployedContract.objects.filter(deployment__chain_id=chain_id, role="recovery_executor")
+        .order_by("-deployment__created_at", "-deployment__pk")
+        .first()
+    )
+    if contract is None:
+        raise ExecutorUnknown(
+            f"plan {plan.pk} names no RecoveryExecutor and no deployment on chain {chain_id} records one: "
+            "record the deployment (`manage.py devchain` or the deployment API) or rebuild the plan",
+            plan=plan.pk,
+        )
+    return to_checksum_address(contract.address), contract.block
+
+
+def _verify_asset(
+    rpc: RawRpc,
+    url: str,
+    plan: RecoveryPlan,
+    row: PlanAsset,
+    *,
+    executor: str,
+    block: BlockRef,
+    from_block: int,
+) -> AssetVerification:
+    plan_id = int(row.onchain_plan_id) if row.onchain_plan_id is not None else None
+    result = AssetVerification(
+        asset=to_checksum_address(row.asset),
+        payout_token=to_checksum_address(row.payout_token),
+        onchain_plan_id=plan_id,
+    )
+    allocations = list(
+        Allocation.objects.filter(plan_asset=row).values_list("account", "amount", "batch_index", "leaf_index")
+    )
+    lines = {
+        to_checksum_address(account): AccountVerification(to_checksum_address(account), int(amount), batch_index=index)
+        for account, amount, index, _ in allocations
+    }
+    result.batches_total = row.batches.count()
+    onchain = _onchain_plan(rpc, executor, plan_id, block) if plan_id is not None else None
+    payments: list[Payment] = []
+    claims_open = False
+    if onchain is not None and onchain["status"] != "not_approved":
+        result.onchain_status = onchain["status"]
+        result.mode, result.delivery = onchain["mode"], onchain["delivery"]
+        if onchain["token"] != result.payout_token:
+            result.problems.append(
+                f"on chain, plan {plan_id} pays {onchain['token']}, "
+                f"but the plan's payout token is {result.payout_token}"
+            )
+        if onchain["mode"] != plan.mode:
+            result.problems.append(f"on chain, plan {plan_id} is in {onchain['mode']} mode, the plan in {plan.mode}")
+        if onchain["delivery"] == "pull":
+            result.batches_total = 0
+            claims_open = (
+                onchain["status"] == "approved"
+                and not onchain["superseded"]
+                and onchain["timestamp"] <= onchain["claim_deadline"]
+            )
+        try:
+            payments = plan_payments(
+                rpc,
+                recovery_executor=executor,
+                plan_ids=[plan_id],  # type: ignore[list-item]
+                token=onchain["token"],
+                mode=onchain["mode_number"],
+                from_block=from_block,
+                to_block=block.number,
+            )
+        except PayoutMismatch as error:
+            result.problems.append(str(error))
+    _apply_payments(result, lines, payments)
+    _check_balances(url, result, lines, payments, token=result.payout_token, executor=executor, block=block)
+    credited = [line.account for line in (*lines.values(), *result.unexpected) if line.credited]
+    outstanding = (
+        credits_outstanding(rpc, executor, result.payout_token, credited, block=block.number) if credited else {}
+    )
+    _finish(result, lines, claims_open=claims_open, outstanding=outstanding)
+    return result
+
+
+def _onchain_plan(rpc: RawRpc, executor: str, plan_id: int, block: BlockRef) -> dict[str, Any]:
+    """``getPlan`` and what decides whether its claims are still open, at ``block``."""
+    at = {"blockHash": block.hash, "requireCanonical": True}
+    data = _GET_PLAN + encode(["uint256"], [plan_id]).hex()
+    reply = rpc.call("eth_call", [{"to": executor, "data": data}, at])
+    try:
+        (plan,) = decode([_PLAN_TUPLE], bytes.fromhex(reply[2:]))
+    except (DecodingError, ValueError, TypeError) as error:
+        raise ExecutorUnknown(
+            f"{executor} does not answer getPlan({plan_id}) as a RecoveryExecutor does ({error}): "
+            "check the plan's recovery_executor",
+            recovery_executor=executor,
+        ) from None
+    _root, token, mode, delivery, status, _count, key, version, deadline, _budget, _paid = plan
+    reply = rpc.call("eth_call", [{"to": executor, "data": _CURRENT_VERSION + key.hex()}, at])
+    header = rpc.call("eth_getBlockByHash", [block.hash, False])
+    return {
+        "token": to_checksum_address(token),
+        "mode": MODES.get(mode, str(mode)),
+        "mode_number": mode,
+        "delivery": DELIVERIES.get(delivery, str(delivery)),
+        "status": ONCHAIN_STATUSES.get(status, str(status)),
+        "superseded": version != int(reply, 16),
+        "claim_deadline": deadline,
+        "timestamp": int(header["timestamp"], 16),
+    }
+
+
+def _apply_payments(
+    result: AssetVerification, lines: dict[str, AccountVerification], payments: Sequence[Payment]
+) -> None:
+    executed: set[int] = set()
+    for payment in payments:
+        line = lines.get(payment.account)
+        if line is None:
+            line = next((item for item in result.unexpected if item.account == payment.account), None)
+            if line is None:
+                line = AccountVerification(payment.account, 0, status="unexpected")
+                result.unexpected.append(line)
+        line.paid += payment.amount
+        if payment.kind == PUSHED:
+            line.pushed += payment.amount
+        elif payment.kind == CREDITED:
+            line.credited += payment.amount
+        elif payment.kind == CLAIMED:
+            line.claimed += payment.amount
+        if payment.tx_hash not in line.transactions:
+            line.transactions.append(payment.tx_hash)
+        if payment.block_number not in line.blocks:
+            line.blocks.append(payment.block_number)
+        if payment.batch_index is not None:
+            executed.add(payment.batch_index)
+    result.batches_executed = sorted(executed)
+
+
+def _check_balances(
+    url: str,
+    result: AssetVerification,
+    lines: dict[str, AccountVerification],
+    payments: Sequence[Payment],
+    *,
+    token: str,
+    executor: str,
+    block: BlockRef,
+) -> None:
+    """Balance before and after each block that moved tokens to an account, against that block's Transfers."""
+    received: dict[tuple[int, str], int] = defaultdict(int)
+    hashes: dict[int, str] = {}
+    for payment in payments:
+        if payment.kind in (PUSHED, CLAIMED) and payment.account != executor:
+            received[(payment.block_number, payment.account)] += payment.amount
+            hashes[payment.block_number] = payment.block_hash
+    if not received:
+        return
+    by_block: dict[int, list[str]] = defaultdict(list)
+    for number, account in received:
+        by_block[number].append(account)
+    # (block read, accounts, paying block, which side): before at the block's parent, after at the block.
+    reads = [(number - side, accounts, number, side) for number, accounts in by_block.items() for side in (1, 0)]
+    with ThreadPoolExecutor(max_workers=BALANCE_THREADS) as pool:
+        answers = list(pool.map(lambda item: _balances(url, token, item[1], item[0]), reads))
+    balances = {(number, side): answer for (_, _, number, side), answer in zip(reads, answers, strict=True)}
+    deltas = token_deltas_in_blocks(url, token, hashes.values())
+    everyone = {**lines, **{item.account: item for item in result.unexpected}}
+    for (number, account), amount in received.items():
+        line = everyone[account]
+        key = account.lower()
+        change = balances[(number, 0)][key] - balances[(number, 1)][key]
+        logged = deltas.get((hashes[number], account), 0)
+        line.balance_change = (line.balance_change or 0) + change
+        line.logged_change = (line.logged_change or 0) + logged
+        line.other_activity = (line.other_activity or 0) + logged - amount
+
+
+def _balances(url: str, token: str, accounts: Iterable[str], number: int) -> dict[str, int]:
+    with RawRpc(url) as rpc:
+        return read_balances(rpc, token, accounts, number)
+
+
+def _finish(
+    result: AssetVerification,
+    lines: dict[str, AccountVerification],
+    *,
+    claims_open: bool,
+    outstanding: dict[str, int],
+) -> None:
+    """Owed, claimable, each account's status, the totals and the verdict of one asset.
+
+    ``outstanding`` is the executor's ``credited(token, account)`` at the pinned block: per
+    token and account, so an account credited by several plans shows at most this plan's part.
+    """
+    token = result.payout_token
+    for line in lines.values():
+        missing = max(line.allocated - line.paid, 0)
+        if result.delivery == "pull" and claims_open:
+            line.claimable += missing
+        else:
+            line.owed = missing
+        if line.credited:
+            line.claimable += min(outstanding.get(line.account, 0), line.credited)
+        if line.paid > line.allocated:
+            line.status = "overpaid"
+            result.problems.append(f"{line.account} was paid {line.paid} of {token}, more than its {line.allocated}")
+        elif line.balance_ok is False:
+            line.status = "balance_mismatch"
+            result.problems.append(
+                f"{line.account}'s balance of {token} changed by {line.balance_change} in the paying blocks, but the "
+                f"token's Transfer logs say {line.logged_change}"
+            )
+        elif missing:
+            line.status = "claimable" if result.delivery == "pull" and claims_open else "owed"
+        elif line.credited and line.claimable:
+            line.status = "credited"
+        else:
+            line.status = "paid"
+    for line in result.unexpected:
+        result.problems.append(f"{line.account} was paid {line.paid} of {token}, but the plan allocates it nothing")
+    result.accounts = sorted(lines.values(), key=lambda line: line.account.lower())
+    result.unexpected.sort(key=lambda line: line.account.lower())
+    everyone = result.accounts + result.unexpected
+    result.totals = {name: sum(getattr(line, name) for line in everyone) for name in TOTAL_FIELDS}
+    if result.problems:
+        result.verdict = MISMATCH
+    elif any(line.paid < line.allocated for line in result.accounts):
+        result.verdict = INCOMPLETE
+    else:
+        result.verdict = COMPLETE
+
+
+def report_json(report: VerificationReport) -> dict[str, Any]:
+    """The report as JSON-ready data; amounts are decimal strings."""
+    return {
+        "plan_id": report.plan_id,
+        "incident_id": report.incident_id,
+        "version": report.version,
+        "chain_id": report.chain_id,
+        "recovery_executor": report.recovery_executor,
+        "block": {"number": report.block.number, "hash": report.block.hash},
+        "verdict": report.verdict,
+        "totals": _amounts(report.totals),
+        "generated_at": report.generated_at,
+        "seconds": report.seconds,
+        "assets": [_asset_json(item) for item in report.assets],
+    }
+
+
+def _amounts(values: dict[str, int]) -> dict[str, str]:
+    return {name: str(value) for name, value in values.items()}
+
+
+def _asset_json(item: AssetVerification) -> dict[str, Any]:
+    return {
+        "asset": item.asset,
+        "payout_token": item.payout_token,
+        "onchain_plan_id": None if item.onchain_plan_id is None else str(item.onchain_plan_id),
+        "mode": item.mode,
+        "delivery": item.delivery,
+        "onchain_status": item.onchain_status,
+        "batches_total": item.batches_total,
+        "batches_executed": item.batches_executed,
+        "verdict": item.verdict,
+        "totals": _amounts(item.totals),
+        "problems": item.problems,
+        "accounts": [_account_json(line) for line in item.accounts],
+        "unexpected": [_account_json(line) for line in item.unexpected],
+    }
+
+
+def _account_json(line: AccountVerification) -> dict[str, Any]:
+    def text(value: int | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "account": line.account,
+        "status": line.status,
+        "allocated": str(line.allocated),
+        "paid": str(line.paid),
+        "pushed": str(line.pushed),
+        "credited": str(line.credited),
+        "claimed": str(line.claimed),
+        "owed": str(line.owed),
+        "claimable": str(line.claimable),
+        "batch_index": line.batch_index,
+        "transactions": line.transactions,
+        "blocks": line.blocks,
+        "balance_change": text(line.balance_change),
+        "logged_change": text(line.logged_change),
+        "other_activity": text(line.other_activity),
+        "balance_ok": line.balance_ok,
+    }
+
+
+def report_markdown(report: VerificationReport) -> str:
+    """The report as a Markdown document: a summary per asset, then one table row per account, sorted."""
+    out = [
+        f"# Verification of plan {report.plan_id} (incident {report.incident_id}, version {report.version})",
+        "",
+        f"- **Verdict: {report.verdict}**",
+        f"- Chain {report.chain_id}, read at block {report.block.number} (`{report.block.hash}`)",
+        f"- RecoveryExecutor `{report.recovery_executor}`",
+        f"- Generated {report.generated_at} in {report.seconds:.2f} s",
+        "",
+        "| Asset | Verdict | Allocated | Paid | Pushed | Credited | Claimed | Owed | Claimable |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for item in report.assets:
+        t = item.totals
+        out.append(
+            f"| `{item.asset}` | {item.verdict} | " + " | ".join(str(t.get(name, 0)) for name in TOTAL_FIELDS) + " |"
+        )
+    t = report.totals
+    out.append("| **All** | **" + report.verdict + "** | " + " | ".join(str(t[n]) for n in TOTAL_FIELDS) + " |")
+    for item in report.assets:
+        out += [
+            "",
+            f"## `{item.asset}`",
+            "",
+            f"- Payout token `{item.payout_token}`, on-chain plan id {item.onchain_plan_id}: {item.onchain_status}"
+            + (f", {item.mode}, {item.delivery}" if item.mode else ""),
+            f"- Batches executed: {len(item.batches_executed)} of {item.batches_total}",
+            f"- Verdict: **{item.verdict}**",
+        ]
+        if item.problems:
+            out += ["", "### Problems", ""] + [f"- {problem}" for problem in item.problems]
+        out += [
+            "",
+            "| Account | Status | Allocated | Paid | How | Transactions "
+            "| Balance change | Other activity | Owed | Claimable |",
+            "|---|---|--:|--:|---|---|--:|--:|--:|--:|",
+        ]
+        for line in item.accounts + item.unexpected:
+            how = ", ".join(
+                f"{kind} {getattr(line, kind)}" for kind in ("pushed", "credited", "claimed") if getattr(line, kind)
+            )
+            out.append(
+                f"| `{line.account}` | {line.status} | {line.allocated} | {line.paid} | {how or '-'} | "
+                f"{' '.join(f'`{tx}`' for tx in line.transactions) or '-'} | "
+                f"{'-' if line.balance_change is None else line.balance_change} | "
+                f"{'-' if line.other_activity is None else line.other_activity} | {line.owed} | {line.claimable} |"
+            )
+    return "\n".join(out) + "\n"
