@@ -3,9 +3,10 @@
     python benchmarks/gas_bench.py [--accounts 10000] [--per-tx 200] [--leaves 10000] [--claims 1000]
                                    [--quick] [--json OUT] [--show OUT.json]
 
-On a fresh anvil started here (automine, zero base fee, 60M block gas limit), every figure is
-``gasUsed`` summed from receipts: exact integers, each transaction's 21,000 and its calldata
-included. Nothing is estimated. Three parts:
+On a fresh anvil started here (zero base fee, 60M block gas limit; each path's transactions go
+into the pool with automine off and are then mined, which changes no transaction's gas), every
+figure is ``gasUsed`` summed from receipts: exact integers, each transaction's 21,000 and its
+calldata included. Nothing is estimated. Three parts:
 
 1. **Restitute** (transfer from the contract's balance) of ``--accounts`` accounts,
    ``--per-tx`` a transaction, to fresh recipients (balance 0 before) and to existing holders

@@ -463,7 +463,7 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         address[] calldata recipients,
         uint256[] calldata amounts
     ) private view returns (bytes32) {
-        bytes32 contentHash = keccak256(abi.encode(recipients, amounts));
+        bytes32 contentHash = _contentHash(recipients, amounts);
         return keccak256(
             bytes.concat(keccak256(abi.encode(block.chainid, address(this), planId, batchIndex, contentHash)))
         );
@@ -486,11 +486,45 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         _done[planId][index >> 8] |= uint256(1) << (index & 0xff);
     }
 
-    /// @dev Checked addition: an overflowing batch reverts (Panic 0x11) instead of wrapping to a
-    ///      small total that would slip under the budget.
+    /// @dev keccak256(abi.encode(recipients, amounts)), hashed from a copy of the calldata words
+    ///      instead of re-encoding each element (about 125 gas less per recipient). The two head
+    ///      offsets and the lengths are written here, so the bytes are the canonical encoding. An
+    ///      address with dirty upper bits hashes differently from its clean form, so such a batch fails
+    ///      its proof; it could never be paid anyway, as Solidity refuses to read such an address.
+    function _contentHash(address[] calldata recipients, uint256[] calldata amounts)
+        private
+        pure
+        returns (bytes32 hash)
+    {
+        assembly ("memory-safe") {
+            let n := recipients.length
+            let ptr := mload(0x40)
+            mstore(ptr, 0x40)
+            mstore(add(ptr, 0x20), add(0x60, shl(5, n)))
+            mstore(add(ptr, 0x40), n)
+            calldatacopy(add(ptr, 0x60), recipients.offset, shl(5, n))
+            let second := add(add(ptr, 0x60), shl(5, n))
+            mstore(second, amounts.length)
+            calldatacopy(add(second, 0x20), amounts.offset, shl(5, amounts.length))
+            hash := keccak256(ptr, add(0x80, shl(5, add(n, amounts.length))))
+        }
+    }
+
+    /// @dev An overflowing batch reverts (Panic 0x11, as checked arithmetic would) instead of wrapping
+    ///      to a small total that would slip under the budget; the loop itself skips the per-step checks.
     function _sum(uint256[] calldata amounts) private pure returns (uint256 total) {
-        for (uint256 i; i < amounts.length; ++i) {
-            total += amounts[i];
+        unchecked {
+            for (uint256 i; i < amounts.length; ++i) {
+                uint256 next = total + amounts[i];
+                if (next < total) {
+                    assembly ("memory-safe") {
+                        mstore(0x00, 0x4e487b71)
+                        mstore(0x20, 0x11)
+                        revert(0x1c, 0x24)
+                    }
+                }
+                total = next;
+            }
         }
     }
 

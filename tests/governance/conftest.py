@@ -37,6 +37,12 @@ def document(anvil, exploited, chain_settings):
 
 
 @pytest.fixture
+def timestamp_document(anvil, exploited, chain_settings, timestamp_stack):
+    """The same plan, its batch leaves bound to the timestamp governor's own RecoveryExecutor."""
+    return frozen_document(anvil, exploited, recovery_executor=timestamp_stack["recovery_executor"])
+
+
+@pytest.fixture
 def venue(anvil, demo):
     """The dev governor's venue."""
     return dev_venue(demo, anvil)

@@ -81,15 +81,29 @@ def timestamp_venue(demo, anvil, stack: dict[str, str]) -> GovernorVenue:
     )
 
 
-def frozen_document(anvil, exploited, *, changes=(), budget: int | None = None) -> ProposalDocument:
-    """A real plan (the exploited demo vault, restitute) frozen into its proposal document."""
+def frozen_document(
+    anvil, exploited, *, changes=(), budget: int | None = None, recovery_executor: str | None = None
+) -> ProposalDocument:
+    """A real plan (the exploited demo vault, restitute) frozen into its proposal document.
+
+    Its batch leaves are bound to ``recovery_executor`` (default: the recorded demo deployment's):
+    a venue approving on another executor refuses the document.
+    """
     analysis = analysed_exploit(rpc_url=anvil.url, exploited=exploited, affected_contracts=[exploited["vault"]])
-    return frozen_version(analysis, exploited, changes=changes, budget=budget)
+    return frozen_version(analysis, exploited, changes=changes, budget=budget, recovery_executor=recovery_executor)
 
 
-def frozen_version(analysis, exploited, *, changes=(), budget: int | None = None) -> ProposalDocument:
+def frozen_version(
+    analysis, exploited, *, changes=(), budget: int | None = None, recovery_executor: str | None = None
+) -> ProposalDocument:
     if budget is None:
-        plan = plans.build_plan(analysis_id=analysis.pk, mode="restitute", policy="full", parameter_changes=changes)
+        plan = plans.build_plan(
+            analysis_id=analysis.pk,
+            mode="restitute",
+            policy="full",
+            parameter_changes=changes,
+            recovery_executor=recovery_executor,
+        )
     else:
         plan = plans.build_plan(
             analysis_id=analysis.pk,
@@ -97,6 +111,7 @@ def frozen_version(analysis, exploited, *, changes=(), budget: int | None = None
             policy="pro_rata",
             budgets={exploited["vault"]: str(budget)},
             parameter_changes=changes,
+            recovery_executor=recovery_executor,
         )
     document, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
     return document

@@ -124,7 +124,7 @@ def test_the_timestamp_governor_executes_without_queuing_and_approves_the_plan(
     for holder in (0, 1):  # delegate first: 150k each, quorum is 10% of 1M
         give_votes(w3, deployer, "TimestampVotesToken", token, holder_account(holder), 150_000 * 10**18)
     increase_time(w3, 2)
-    document = frozen_document(anvil, exploited)
+    document = frozen_document(anvil, exploited, recovery_executor=timestamp_stack["recovery_executor"])
     venue = timestamp_venue(demo, anvil, timestamp_stack)
     make_publishable(document, venue, anvil.url)
     publication = publish_proposal(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)

@@ -189,8 +189,9 @@ def test_a_node_on_another_chain_is_refused_before_anything_is_stored(w3, anvil,
 
 
 def test_a_proposer_below_the_threshold_is_refused_with_the_votes_it_has_and_needs(
-    w3, anvil, demo, document, timestamp_stack
+    w3, anvil, demo, timestamp_document, timestamp_stack
 ):
+    document = timestamp_document
     venue = timestamp_venue(demo, anvil, timestamp_stack)
     with pytest.raises(ProposerBelowThreshold) as refused:
         _propose(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)
@@ -202,8 +203,9 @@ def test_a_proposer_below_the_threshold_is_refused_with_the_votes_it_has_and_nee
 
 
 def test_a_sequential_governor_numbers_the_proposal_and_the_id_comes_from_its_event(
-    w3, anvil, demo, deployer, document, timestamp_stack
+    w3, anvil, demo, deployer, timestamp_document, timestamp_stack
 ):
+    document = timestamp_document
     venue = timestamp_venue(demo, anvil, timestamp_stack)
     proposer = load_account(private_key=devkeys.RELAYER_KEY)
     assert proposer.address == proposer_address()
@@ -278,7 +280,7 @@ def _replace_propose(w3, venue, stored: Publication) -> str:
 
 @pytest.mark.parametrize("shape", ["hashed", "sequential"])
 def test_a_propose_replaced_outside_lifeboat_is_found_on_chain_and_adopted_without_sending(
-    w3, anvil, demo, deployer, document, timestamp_stack, shape
+    w3, anvil, demo, deployer, exploited, chain_settings, timestamp_stack, shape
 ):
     if shape == "hashed":
         venue = dev_venue(demo, anvil)
@@ -287,6 +289,7 @@ def test_a_propose_replaced_outside_lifeboat_is_found_on_chain_and_adopted_witho
         proposer = load_account(private_key=devkeys.RELAYER_KEY)
         give_votes(w3, deployer, "TimestampVotesToken", timestamp_stack["token"], proposer, THRESHOLD)
         increase_time(w3, 2)
+    document = frozen_document(anvil, exploited, recovery_executor=venue.recovery_executor)
     stored = _stored_but_unsent(anvil, document, venue)
     replacement = _replace_propose(w3, venue, stored)
     assert replacement != stored.tx_hash

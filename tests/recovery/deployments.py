@@ -20,8 +20,8 @@ def recorded_demo_deployment(request: pytest.FixtureRequest) -> None:
         request.node.get_closest_marker("django_db") or any(name in names for name in _DB_FIXTURES)
     ):
         return
-    demo = request.getfixturevalue("demo")
-    if request.node.get_closest_marker("django_db") and not any(name in names for name in _DB_FIXTURES):
-        marker = request.node.get_closest_marker("django_db")
-        request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
-    record_deployment(deployment=demo)
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+    # Database access first: this fixture may run before the one that would have enabled it.
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    record_deployment(deployment=request.getfixturevalue("demo"))

@@ -60,15 +60,19 @@ def test_transfer_calldata_matches_web3s_encoding() -> None:
 
 def test_approve_plan_calldata_matches_web3s_encoding_from_the_executor_artifact() -> None:
     abi = json.loads((ARTIFACTS / "RecoveryExecutor.json").read_text())["abi"]
-    args = [7, "0x" + "ab" * 32, HOLDER, 2, 4_000_000_000, 2**256 - 1]
-    expected = Web3().eth.contract(abi=abi).encode_abi("approvePlan", args=[7, bytes.fromhex("ab" * 32), *args[2:]])
+    key, root = "0x" + "cd" * 32, "0x" + "ab" * 32
+    args = [7, key, 3, root, HOLDER, 0, 2, 4_000_000_000, 2**256 - 1, 2**64 - 1]
+    native = [7, bytes.fromhex(key[2:]), 3, bytes.fromhex(root[2:]), *args[4:]]
+    expected = Web3().eth.contract(abi=abi).encode_abi("approvePlan", args=native)
 
     call = encode_call(
-        target=TARGET, signature="approvePlan(uint,bytes32,address,uint8,uint32,uint)", args=[str(a) for a in args]
+        target=TARGET,
+        signature="approvePlan(uint,bytes32,uint64,bytes32,address,uint8,uint8,uint32,uint,uint64)",
+        args=[str(a) for a in args],
     )
 
     assert call.calldata == expected
-    assert call.signature == "approvePlan(uint256,bytes32,address,uint8,uint32,uint256)"
+    assert call.signature == "approvePlan(uint256,bytes32,uint64,bytes32,address,uint8,uint8,uint32,uint256,uint64)"
     assert decode_call(calldata=call.calldata, abi=abi) == DecodedCall(call.signature, call.args)
 
 

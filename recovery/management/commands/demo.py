@@ -1,4 +1,8 @@
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -221,6 +225,7 @@ class Command(BaseCommand):
         out(f"   its executor holds APPROVER_ROLE on the RecoveryExecutor {venue.recovery_executor}")
 
         self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
+        self._pay(w3, anvil, plan=plan)
 
     def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
         """Steps 7-12: rehearse, sign off, publish, vote (directly and gaslessly), queue, execute, follow."""
@@ -378,6 +383,69 @@ class Command(BaseCommand):
         if not approved:
             raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
 
+    def _pay(self, w3: Web3, anvil: Anvil, *, plan: Any) -> None:
+        """Steps 12-13: a real Celery worker pays the approved batches; every account is verified on chain."""
+        from recovery.execution import start_plan_execution
+        from recovery.execution_selectors import run_progress
+        from recovery.verification import report_json, report_markdown, verify_plan
+
+        out = self.stdout.write
+        out("\n== 12. a Celery worker pays the approved batches, each exactly once")
+        worker = _worker(anvil)
+        try:
+            run = start_plan_execution(plan_id=plan.pk, actor=None, via="cli", w3=w3)
+            out(
+                f"   execution run {run.pk} started for plan id {run.onchain_plan_id} on {run.recovery_executor} "
+                f"(approved in block {run.approval_block} {run.approval_block_hash})"
+            )
+            shown, deadline = None, time.monotonic() + 300
+            while True:
+                run.refresh_from_db()
+                progress = run_progress(run)
+                line = (progress["batches_done"], progress["accounts_paid"])
+                if line != shown:
+                    shown = line
+                    out(
+                        f"   {progress['batches_done']}/{progress['batches_total']} batches confirmed, "
+                        f"{progress['accounts_paid']}/{progress['accounts_total']} accounts paid"
+                    )
+                if run.status in ("completed", "failed", "cancelled") or worker.poll() is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise CommandError(f"execution run {run.pk} did not finish in 300 s (status {run.status})")
+                time.sleep(0.5)
+        finally:
+            _stop(worker)
+        if run.status != "completed":
+            failures = "; ".join(f"batch {f['index']}: {f['reason']}" for f in progress["failures"])
+            raise CommandError(f"execution run {run.pk} ended {run.status}: {failures or run.pause_reason}")
+        out(
+            f"   run {run.status}: {progress['amount_paid']} base units to {progress['accounts_paid']} accounts, "
+            f"{progress['gas_used']:,} gas, {int(progress['fees_spent_wei']):,} wei in fees"
+        )
+
+        out("\n== 13. verified on chain, account by account")
+        report = verify_plan(plan.pk, rpc_url=anvil.url)
+        markdown = settings.VAR_DIR / "demo-verification.md"
+        markdown.write_text(report_markdown(report))
+        (settings.VAR_DIR / "demo-verification.json").write_text(json.dumps(report_json(report), indent=2))
+        for entry in report.assets:
+            paid = sum(1 for line in entry.accounts if line.status in ("paid", "credited"))
+            out(
+                f"   {entry.asset}: {paid}/{len(entry.accounts)} accounts paid in full, "
+                f"allocated {entry.totals['allocated']:,}, paid {entry.totals['paid']:,}, "
+                f"owed {entry.totals['owed']:,}, unexpected recipients {len(entry.unexpected)}"
+            )
+            for line in entry.accounts[:3]:
+                out(
+                    f"   {line.account}: allocated {line.allocated:,}, paid {line.paid:,} in "
+                    f"{', '.join(line.transactions)}; balance rose by {line.balance_change:,}"
+                )
+        out(f"   read at block {report.block.number} ({report.block.hash}) on chain {report.chain_id}")
+        out(f"   verdict: {report.verdict}; report written to {markdown}")
+        if report.verdict != "complete":
+            raise CommandError(f"verification says {report.verdict}: see {markdown}")
+
 
 def _ints(typed: dict[str, Any]) -> dict[str, Any]:
     """Typed data with its integer fields as ints (the API gives uint256 as decimal strings)."""
@@ -385,3 +453,22 @@ def _ints(typed: dict[str, Any]) -> dict[str, Any]:
     message = {k: int(v) if k in integer and isinstance(v, str) else v for k, v in typed["message"].items()}
     domain = {k: int(v) if k == "chainId" and isinstance(v, str) else v for k, v in typed["domain"].items()}
     return {**typed, "domain": domain, "message": message}
+
+
+def _worker(anvil: Anvil) -> subprocess.Popen[bytes]:
+    """A real Celery worker process on the demo's own database, broker and chain."""
+    env = {**os.environ, "CHAIN_RPC_URL": anvil.url, "DATABASE_URL": settings.DATABASE_URL}
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    log = open(settings.VAR_DIR / "demo-worker.log", "ab")  # noqa: SIM115  (closed with the process)
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"]
+    command += ["--hostname", f"demo-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
