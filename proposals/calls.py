@@ -65,10 +65,10 @@ def require_same_executor(content: Mapping[str, Any], *, recovery_executor: str)
     if bound.lower() != recovery_executor.lower():
         raise ExecutorMismatch(
             f"plan {plan.get('id')} (version {plan.get('version')}) is bound to the RecoveryExecutor "
-            f"{bound or 'none'}, but the venue approves on {recovery_executor}: its batch leaves name their executor, so none would "
-            "verify there. Use a venue on the plan's executor, or build a new plan version with "
-            f"recovery_executor={recovery_executor}",
-            plan=plan["id"],
+            f"{bound or 'none'}, but the venue approves on {recovery_executor}: its batch leaves name their "
+            "executor, so none would verify there. Use a venue on the plan's executor, or build a new plan "
+            f"version with recovery_executor={recovery_executor}",
+            plan=plan.get("id"),
             plan_executor=bound,
             venue_executor=recovery_executor,
         )

@@ -138,11 +138,20 @@ def _reconcile_batch(batch_send: BatchSend, *, w3: Web3, owner: str, report: Rec
             )
             return
         report.rebroadcast.append(batch_send.pk)
+        # Followed to its receipt by a task now (which records it and finishes the run), not by the
+        # next periodic pass: a start-up pass alone must be able to complete a killed worker's batch.
+        _follow_later(batch_send.pk)
         return
     stuck_since = timezone.now() - timedelta(seconds=settings.EXECUTION_STUCK_AFTER_SECONDS)
     stuck = batch_send.sent_at is not None and batch_send.sent_at <= stuck_since
     if stuck and replace_stuck(batch_send, w3=w3, owner=owner):
         report.replaced.append(batch_send.pk)
+
+
+def _follow_later(batch_send_id: int) -> None:
+    from recovery.tasks_execution import send_batch as send_batch_task
+
+    send_batch_task.delay_on_commit(batch_send_id)
 
 
 def replace_stuck(batch_send: BatchSend, *, w3: Web3, owner: str) -> bool:

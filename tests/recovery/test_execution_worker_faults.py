@@ -242,3 +242,68 @@ def test_a_worker_killed_after_broadcast_on_rabbitmq_is_redelivered_and_complete
 
         assert_paid_exactly_once(w3, approved, before, from_block)
         assert_nonces_unique_and_gapless(w3, executor_account.address, from_block, nonce_before)
+
+
+def test_the_node_stopped_mid_run_and_restarted_from_its_dumped_state_lets_the_run_complete(
+    deployer, executor_account, committee_account, databases, tmp_path, django_db_blocker
+):
+    """A dedicated anvil (the session's is shared): a worker dies after broadcasting batch 0, the node
+    stops (dumping its state) and the next worker starts while it is away, so its start-up pass and
+    its batches fail against the dead node; the node comes back from the dump on the same port and
+    the run completes through the retried tasks."""
+    from chain.anvil import Anvil
+    from chain.demo import deploy_demo_stack, seed_holders
+    from chain.rpc import connect
+
+    state = tmp_path / "anvil-state.json"
+    node = Anvil(extra_args=("--dump-state", str(state))).start()
+    restarted: Anvil | None = None
+    try:
+        w3 = connect(node.url)
+        demo = seed_holders(
+            w3,
+            deploy_demo_stack(
+                w3,
+                rpc_url=node.url,
+                deployer=deployer,
+                executor=executor_account.address,
+                committee=committee_account.address,
+            ),
+            deployer=deployer,
+            count=12,
+        )
+        timelock = demo.address("timelock")
+        w3.provider.make_request("anvil_impersonateAccount", [timelock])
+        w3.provider.make_request("anvil_setBalance", [timelock, hex(10**18)])
+        with harness(databases, tmp_path, node.url, REDIS_URL, django_db_blocker) as h:
+            try:
+                from_block = w3.eth.block_number + 1
+                nonce_before = w3.eth.get_transaction_count(executor_account.address)
+                approved = make_approved_plan(w3, demo, deployer, timelock)
+                before = balances(w3, approved.token, approved.payments)
+                armed = h.worker(failpoints="after_broadcast")
+                h.execute(approved)
+                wait_killed(h, armed)
+
+                node.stop()  # anvil writes its state on the way out
+                assert state.exists()
+                survivor = h.worker()
+                wait_for(
+                    lambda: "Retry in" in survivor.output(),
+                    timeout=KILL_TIMEOUT,
+                    what="the worker meeting the stopped node",
+                    logs=h.all_logs,
+                )
+                restarted = Anvil(port=node.port, extra_args=("--load-state", str(state))).start()
+                w3 = connect(restarted.url)
+                wait_completed(h, approved)
+
+                assert_paid_exactly_once(w3, approved, before, from_block)
+                assert_nonces_unique_and_gapless(w3, executor_account.address, from_block, nonce_before)
+            finally:
+                h.stop_all()
+                clear_unacked_on_redis(REDIS_URL)
+    finally:
+        node.stop()
+        if restarted is not None:
+            restarted.stop()

@@ -30,7 +30,7 @@ from config.errors import LifeboatError
 from recovery.impact import compute_impact, open_incident, request_impact
 from recovery.merkle import StandardMerkleTree
 from recovery.models import AnalysisStatus
-from recovery.plans import build_plan
+from recovery.plans import ALLOCATION_LEAF_ENCODING, build_plan
 from recovery.selectors import account_position
 from recovery.services import record_deployment
 
@@ -194,7 +194,10 @@ class Command(BaseCommand):
         position = account_position(plan_id=plan.pk, account=holder)
         mine = next(a for a in position["assets"] if a["asset"] == vault)
         proven = StandardMerkleTree.verify_proof(
-            entry["allocation_root"], ["address", "uint256"], [holder, int(mine["allocation"])], mine["proof"]
+            entry["allocation_root"],
+            list(ALLOCATION_LEAF_ENCODING),
+            [mine["leaf_index"], holder, int(mine["allocation"])],
+            mine["proof"],
         )
         out(
             f"   holder {holder}: lost {-int(mine['delta']):,}, gets {int(mine['allocation']):,}; "
@@ -375,10 +378,10 @@ class Command(BaseCommand):
         status = (
             bind(w3, "RecoveryExecutor", venue.recovery_executor).functions.getPlan(int(asset.onchain_plan_id)).call()
         )
-        approved = status[3] == 1 and "0x" + status[0].hex() == asset.commitment_root
+        approved = status[4] == 1 and "0x" + status[0].hex() == asset.commitment_root
         out(
             f"   on chain, the RecoveryExecutor's plan {asset.onchain_plan_id} is "
-            f"{'Approved' if status[3] == 1 else 'NOT approved'} with root 0x{status[0].hex()}"
+            f"{'Approved' if status[4] == 1 else 'NOT approved'} with root 0x{status[0].hex()}"
         )
         if not approved:
             raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
@@ -391,6 +394,8 @@ class Command(BaseCommand):
 
         out = self.stdout.write
         out("\n== 12. a Celery worker pays the approved batches, each exactly once")
+        # The services and the worker read the node from the settings: the demo's own anvil.
+        settings.CHAIN_RPC_URL = anvil.url
         worker = _worker(anvil)
         try:
             run = start_plan_execution(plan_id=plan.pk, actor=None, via="cli", w3=w3)
@@ -429,7 +434,7 @@ class Command(BaseCommand):
         markdown = settings.VAR_DIR / "demo-verification.md"
         markdown.write_text(report_markdown(report))
         (settings.VAR_DIR / "demo-verification.json").write_text(json.dumps(report_json(report), indent=2))
-        for entry in report.assets:
+        for entry in (e for e in report.assets if e.accounts or e.unexpected):
             paid = sum(1 for line in entry.accounts if line.status in ("paid", "credited"))
             out(
                 f"   {entry.asset}: {paid}/{len(entry.accounts)} accounts paid in full, "
@@ -457,7 +462,9 @@ def _ints(typed: dict[str, Any]) -> dict[str, Any]:
 
 def _worker(anvil: Anvil) -> subprocess.Popen[bytes]:
     """A real Celery worker process on the demo's own database, broker and chain."""
-    env = {**os.environ, "CHAIN_RPC_URL": anvil.url, "DATABASE_URL": settings.DATABASE_URL}
+    # The embedded mode on the demo's anvil: the dev chain's port, the dev keys (only on anvil, chain 31337).
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID")}
+    env |= {"DEVCHAIN_PORT": str(anvil.port), "DATABASE_URL": settings.DATABASE_URL}
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     log = open(settings.VAR_DIR / "demo-worker.log", "ab")  # noqa: SIM115  (closed with the process)
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"]
