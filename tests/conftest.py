@@ -13,6 +13,7 @@ from chain.anvil import Anvil
 from chain.demo import DemoDeployment, deploy_demo_stack, exploit_vault, seed_holders
 from chain.keys import load_account
 from chain.rpc import connect
+from tests.recovery.deployments import recorded_demo_deployment  # noqa: F401  (autouse: binds plans to the demo executor)
 
 TEST_HOLDERS = 24
 

@@ -20,6 +20,7 @@ import pytest
 
 from chain import devkeys
 from chain.anvil import Anvil, free_port
+from chain.demo import DemoDeployment
 from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,9 @@ def requested():
     )
 done = compute_impact(analysis_id=requested().pk, rpc_url=given["rpc"])
 budgets = {given["vault"]: "1000", given["asset"]: "0"}
-plan = build_plan(analysis_id=done.pk, mode="restitute", policy="pro_rata", budgets=budgets)
+plan = build_plan(
+    analysis_id=done.pk, mode="restitute", policy="pro_rata", budgets=budgets, recovery_executor=given["executor"]
+)
 failing = requested()
 try:
     compute_impact(analysis_id=failing.pk, rpc_url=given["dead_rpc"])
@@ -163,7 +166,7 @@ class _Server:
 
 
 @pytest.fixture
-def production(tmp_path: Path, anvil: Anvil, exploited: dict) -> dict:
+def production(tmp_path: Path, anvil: Anvil, demo: DemoDeployment, exploited: dict) -> dict:
     """A migrated database with an incident, a completed analysis, a plan and a failed analysis."""
     rpc = f"{anvil.url}/?apikey={NODE_KEY}"
     dead_rpc = f"http://127.0.0.1:{free_port()}/v3/{DEAD_KEY}"
@@ -174,7 +177,7 @@ def production(tmp_path: Path, anvil: Anvil, exploited: dict) -> dict:
     ):
         result = _manage(*command, env=env | {"DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD})
         assert result.returncode == 0, result.stderr
-    given = {**exploited, "rpc": rpc, "dead_rpc": dead_rpc}
+    given = {**exploited, "rpc": rpc, "dead_rpc": dead_rpc, "executor": demo.address("recovery_executor")}
     given = {k: v for k, v in given.items() if isinstance(v, str | int)}
     setup = _manage("shell", "-c", SETUP, env=env, stdin=json.dumps(given))
     assert setup.returncode == 0, setup.stderr

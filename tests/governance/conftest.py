@@ -17,10 +17,9 @@ from tests.governance.governors import (
     timestamp_stack,
     vote_call,
 )
-from tests.recovery.deployments import recorded_demo_deployment
 
 # Fixtures: registered here for every module of tests/governance/ (the deployment one is autouse).
-__all__ = ["recorded_demo_deployment", "timestamp_stack"]
+__all__ = ["timestamp_stack"]
 
 
 @pytest.fixture

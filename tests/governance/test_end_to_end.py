@@ -113,7 +113,7 @@ def rehearse_and_sign_off(document: ProposalDocument, venue: GovernorVenue, anvi
     assert report["balances"]["checked"] == report["balances"]["matched"] == payees > 0
     assert len(report["batches"]) == MigrationBatch.objects.filter(plan_asset=asset).count()
     assert all(step["status"] == "ok" for step in [*report["calls"], *report["batches"]])
-    assert report["calls"][-1]["events"][0]["event"] == "PlanApproved"
+    assert [e["event"] for e in report["calls"][-1]["events"]] == ["IncidentVersionAdvanced", "PlanApproved"]
     assert rehearsal.venue_id == venue.pk and rehearsal.content_hash == document.content_hash
 
     sign(*members[0])

@@ -7,8 +7,6 @@ registered by the conftest of each test package that builds plans.
 
 import pytest
 
-from recovery.services import record_deployment
-
 _DB_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback")
 
 
@@ -24,4 +22,6 @@ def recorded_demo_deployment(request: pytest.FixtureRequest) -> None:
     transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
     # Database access first: this fixture may run before the one that would have enabled it.
     request.getfixturevalue("transactional_db" if transactional else "db")
+    from recovery.services import record_deployment  # here: the module loads as a plugin before Django
+
     record_deployment(deployment=request.getfixturevalue("demo"))
