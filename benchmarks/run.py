@@ -59,6 +59,11 @@ RUNS = {
         ["--accounts", "10000", "--per-tx", "200", "--leaves", "10000", "--claims", "1000"],
         ["--quick"],
     ),
+    "execution": (
+        "execution_bench.py",
+        ["--accounts", "10000", "--per-batch", "200", "--rounds", "1", "--block-time-rounds", "1"],
+        ["--quick"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 
@@ -84,7 +89,7 @@ def main() -> int:
         command = [f"benchmarks/{script}", *arguments]
         env = dict(os.environ)
         shown = f"python {' '.join(command)}"
-        if name == "storing":
+        if name in ("storing", "execution"):
             env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
             shown = f"DATABASE_URL={env['DATABASE_URL']} {shown}"
         print(f"\n## {name}: {shown}", flush=True)

@@ -68,3 +68,10 @@ class PlanVersionConflict(LifeboatError):
 
     code = "plan_version_conflict"
     status = http.HTTP_409_CONFLICT
+
+
+class EarlierVersionExecuting(LifeboatError):
+    """An earlier plan version of the incident is still paying: a new version would pay twice."""
+
+    code = "earlier_version_executing"
+    status = http.HTTP_409_CONFLICT

@@ -55,3 +55,10 @@ class RunStateConflict(LifeboatError):
 
 class SenderBusy(Exception):
     """Another worker holds the sender key's lease; the task tries again later (not an API error)."""
+
+
+class LaterVersionExists(LifeboatError):
+    """A later plan version of the incident exists: this run paying more would pay twice."""
+
+    code = "later_version_exists"
+    status = http.HTTP_409_CONFLICT

@@ -11,7 +11,8 @@ Each pass, in this order:
 3. nonce gaps: a nonce the sender row handed out that no transaction known to the node uses
    (below the row's next nonce, at or above the chain's count) is filled with a 0-value self-send,
    so later transactions of the key are not stuck behind it;
-4. runs paused by the system (gas funds low, the contract paused) resume once the cause is gone;
+4. runs whose plan a later version superseded on chain are cancelled (their pending batches stay
+   unsent); runs paused by the system (gas funds low, the contract paused) resume once the cause is gone;
 5. pending batches of running runs whose message was lost are enqueued again;
 6. runs whose batches are all confirmed past ``CONFIRMATION_DEPTH`` complete.
 
@@ -55,6 +56,7 @@ class ReconcileReport:
     replaced: list[int] = field(default_factory=list)
     gaps_filled: list[str] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
     completed: list[int] = field(default_factory=list)
 
@@ -77,6 +79,7 @@ def reconcile_executions(*, w3: Web3 | None = None, startup: bool = False, owner
     for batch_send in BatchSend.objects.filter(state__in=execution.ACTIVE_STATES).select_related("run__plan_asset"):
         _reconcile_batch(batch_send, w3=w3, owner=owner, report=report)
     _fill_nonce_gaps(w3, owner=owner, report=report)
+    _stop_superseded_runs(w3, report)
     _resume_system_pauses(w3, report)
     for run in ExecutionRun.objects.filter(status=ExecutionRunStatus.RUNNING):
         report.requeued += execution.enqueue_pending(run, force=startup)
@@ -280,6 +283,17 @@ def _send_gap_fill(w3: Web3, key: SenderKey, nonce: int) -> None:
         tx_hash=signed.tx_hash,
     )
     chain_sender.broadcast(w3, signed.raw)
+
+
+def _stop_superseded_runs(w3: Web3, report: ReconcileReport) -> None:
+    """Cancel running and paused runs whose plan a later version superseded on chain.
+
+    Before resuming system pauses: a run paused for want of funds must not resume (and find
+    out batch by batch) once the later version's funds arrive.
+    """
+    for run in ExecutionRun.objects.filter(status__in=[ExecutionRunStatus.RUNNING, ExecutionRunStatus.PAUSED]):
+        if execution.stop_superseded_run(run, w3=w3).status == ExecutionRunStatus.CANCELLED:
+            report.superseded.append(run.pk)
 
 
 def _payable_now(w3: Web3, run: ExecutionRun, contract: Any) -> bool:

@@ -10,13 +10,13 @@ from recovery.models import BatchSend, BatchSendState, ExecutionEvent, Execution
 
 
 def list_runs(*, plan_id: int | None = None) -> QuerySet[ExecutionRun]:
-    runs = ExecutionRun.objects.select_related("plan_asset", "started_by").order_by("-pk")
+    runs = ExecutionRun.objects.select_related("plan_asset__plan", "started_by").order_by("-pk")
     return runs.filter(plan_asset__plan_id=plan_id) if plan_id is not None else runs
 
 
 def get_run(run_id: int) -> ExecutionRun:
     try:
-        return ExecutionRun.objects.select_related("plan_asset", "started_by").get(pk=run_id)
+        return ExecutionRun.objects.select_related("plan_asset__plan", "started_by").get(pk=run_id)
     except ExecutionRun.DoesNotExist:
         raise ExecutionRunNotFound(f"there is no execution run {run_id}", run=run_id) from None
 

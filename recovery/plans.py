@@ -35,6 +35,7 @@ from recovery.exceptions import (
     AnalysisNotFound,
     ChainMismatch,
     ChainUnavailable,
+    EarlierVersionExecuting,
     InvalidInput,
     PlanNotFound,
     PlanVersionConflict,
@@ -45,7 +46,11 @@ from recovery.models import (
     AccountImpact,
     Allocation,
     AnalysisStatus,
+    BatchSend,
+    BatchSendState,
     DeployedContract,
+    ExecutionRun,
+    ExecutionRunStatus,
     ImpactAnalysis,
     ImpactKind,
     Incident,
@@ -231,6 +236,7 @@ def build_plan(
     earlier = list(
         RecoveryPlan.objects.filter(incident=analysis.incident).order_by("version").values_list("pk", "version")
     )
+    refuse_while_earlier_versions_pay(analysis.incident_id)
     paid_before = _paid_by_earlier_versions(
         analysis, [pk for pk, _ in earlier], mode=mode, recovery_executor=executor, rpc_url=rpc_url
     )
@@ -343,6 +349,8 @@ def _store_plan(
         # (SQLite has no row locks; its IMMEDIATE transactions serialise the writers instead.)
         Incident.objects.select_for_update().filter(pk=analysis.incident_id).values_list("pk", flat=True).get()
         version = (RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0) + 1
+        # Again under the lock: a run started while the chain was read would make the netting stale.
+        refuse_while_earlier_versions_pay(analysis.incident_id)
         if version != expected_version:
             raise PlanVersionConflict(
                 f"plan version {version - 1} of incident {analysis.incident_id} was stored by another build "
@@ -536,6 +544,40 @@ def incident_key(chain_id: int, incident_id: int) -> str:
     higher version supersedes the earlier ones on chain.
     """
     return "0x" + keccak(encode(["string", "uint256", "uint256"], ["lifeboat-incident", chain_id, incident_id])).hex()
+
+
+def refuse_while_earlier_versions_pay(incident_id: int) -> None:
+    """Refuse a new version while an earlier one is still paying (409 ``earlier_version_executing``).
+
+    A new version is allocated net of what the chain says earlier versions paid, read now; a run
+    that goes on paying, or a batch transaction still in flight, would pay those accounts again
+    under the new version. Paused and ready runs cannot go on meanwhile: resuming or starting
+    them is refused once a later version exists (``recovery.execution``).
+    """
+    running = (
+        ExecutionRun.objects.filter(plan_asset__plan__incident_id=incident_id, status=ExecutionRunStatus.RUNNING)
+        .order_by("pk")
+        .first()
+    )
+    if running is not None:
+        raise EarlierVersionExecuting(
+            f"execution run {running.pk} of plan version {running.version} is running: pause or cancel it before "
+            "building a new version, which is allocated net of what the chain says earlier versions paid",
+            run=running.pk,
+        )
+    in_flight = (
+        BatchSend.objects.filter(
+            run__plan_asset__plan__incident_id=incident_id, state__in=[BatchSendState.SIGNED, BatchSendState.SENT]
+        )
+        .order_by("pk")
+        .first()
+    )
+    if in_flight is not None:
+        raise EarlierVersionExecuting(
+            f"batch {in_flight.index} of execution run {in_flight.run_id} has a transaction in flight "
+            f"({in_flight.tx_hash}): build the new version once it has landed (reconciliation follows it)",
+            run=in_flight.run_id,
+        )
 
 
 def net_of_paid(deltas: Sequence[AccountDelta], paid: Mapping[str, int], *, mode: str) -> list[AccountDelta]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +115,26 @@ def test_the_gas_benchmark_pays_every_account_exactly_on_every_path(tmp_path: Pa
     assert {"push_over_bare_loop_fresh", "fallback_over_bare_loop_existing", "claim_over_distributor_fresh"} <= set(
         figures["ratios"]
     )
+
+
+def test_the_execution_benchmark_pays_every_account_exactly_through_a_worker_the_peer_and_the_floor(
+    tmp_path: Path,
+) -> None:
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith(("redis://", "amqp://")):
+        pytest.skip(f"the execution benchmark's workers need a Redis or RabbitMQ broker, not {broker.split(':')[0]}")
+    figures = _run(
+        "execution_bench.py",
+        "--quick",
+        tmp_path=tmp_path,
+        env={"DATABASE_URL": _postgres_url(), "CELERY_BROKER_URL": broker},
+    )
+
+    assert figures["all_exact"]
+    assert {row["path"] for row in figures["rows"]} == {"lifeboat_1w_1k", "peer_1k", "floor_1k"}
+    lifeboat = next(row for row in figures["rows"] if row["path"] == "lifeboat_1w_1k")
+    assert lifeboat["extra"]["run_status"] == "completed"
+    assert lifeboat["extra"]["batches_confirmed"] == lifeboat["extra"]["batches"] == 4
 
 
 PAID_PATHS = [
