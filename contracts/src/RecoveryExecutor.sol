@@ -9,9 +9,13 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @notice Minimal surface the executor needs from a migrated token in restore mode.
-/// @dev `RecoveryToken` implements it; any token that grants this executor a minter role works.
+/// @dev `RecoveryToken` implements it: a token that grants this executor its minter role and mints
+///      one receiver (`mint`, used by pull claims) or a whole batch in one call (`mintBatch`, used by
+///      push batches: one call and one role check a batch instead of one a recipient).
 interface IRecoveryMintable {
     function mint(address to, uint256 amount) external;
+
+    function mintBatch(address[] calldata to, uint256[] calldata amounts) external;
 }
 
 /// @title RecoveryExecutor
@@ -552,9 +556,7 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     }
 
     function _mintAll(address token, address[] calldata recipients, uint256[] calldata amounts) private {
-        for (uint256 i; i < recipients.length; ++i) {
-            IRecoveryMintable(token).mint(recipients[i], amounts[i]);
-        }
+        IRecoveryMintable(token).mintBatch(recipients, amounts);
     }
 
     function _payCredit(address token, address account, address to) private {

@@ -14,6 +14,9 @@ contract RecoveryToken is ERC20, AccessControl {
     /// @notice Role allowed to mint (the RecoveryExecutor).
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
+    /// @notice `mintBatch` got a different number of receivers and amounts.
+    error BatchLengthMismatch(uint256 receivers, uint256 amounts);
+
     /// @dev Kept so the migrated token can match the original token's precision.
     uint8 private immutable _decimals;
 
@@ -31,6 +34,18 @@ contract RecoveryToken is ERC20, AccessControl {
     /// @param amount Amount in the token's smallest unit.
     function mint(address to, uint256 amount) external onlyRole(MINTER_ROLE) {
         _mint(to, amount);
+    }
+
+    /// @notice Create tokens for many receivers in one call: one role check for the whole batch.
+    /// @dev What a restore-mode batch of the RecoveryExecutor calls; each receiver still gets its own
+    ///      `Transfer` from the zero address, exactly as `mint` would emit it.
+    /// @param to Receivers of the new tokens.
+    /// @param amounts Amount for each receiver, same order and length as `to`.
+    function mintBatch(address[] calldata to, uint256[] calldata amounts) external onlyRole(MINTER_ROLE) {
+        if (to.length != amounts.length) revert BatchLengthMismatch(to.length, amounts.length);
+        for (uint256 i; i < to.length; ++i) {
+            _mint(to[i], amounts[i]);
+        }
     }
 
     /// @notice Token precision chosen at deployment.

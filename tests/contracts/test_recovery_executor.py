@@ -866,6 +866,26 @@ def test_restore_mode_claims_mint_on_the_migrated_token(w3, demo, deployer, exec
     assert _events(executor, "PlanClosed", receipt)[0].remainder == 0
 
 
+def test_the_migrated_token_mints_a_batch_only_for_its_minter_and_only_with_matching_lengths(
+    w3, demo, deployer, attacker
+):
+    migrated = _deploy(w3, deployer, "RecoveryToken", "Migrated", "mTKN", 18, deployer.address)
+    receivers = [account for account, _ in CLAIMANTS]
+    amounts = [amount for _, amount in CLAIMANTS]
+    with pytest.raises(Reverted) as refused:
+        send(w3, deployer, migrated.functions.mintBatch(receivers, amounts))
+    assert refused.value.error == "AccessControlUnauthorizedAccount"
+    send(w3, deployer, migrated.functions.grantRole(migrated.functions.MINTER_ROLE().call(), deployer.address))
+    with pytest.raises(Reverted) as mismatched:
+        send(w3, deployer, migrated.functions.mintBatch(receivers, amounts[:-1]))
+    assert mismatched.value.error == "BatchLengthMismatch"
+    receipt = send(w3, deployer, migrated.functions.mintBatch(receivers, amounts))
+    assert [migrated.functions.balanceOf(account).call() for account in receivers] == amounts
+    assert len(migrated.events.Transfer().process_receipt(receipt)) == len(receivers)
+    with pytest.raises(Reverted):
+        send(w3, attacker, migrated.functions.mintBatch(receivers, amounts))
+
+
 # -- gas --------------------------------------------------------------------------------------------
 
 GAS_RECIPIENTS = 200

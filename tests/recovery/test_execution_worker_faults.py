@@ -225,15 +225,16 @@ def test_two_workers_on_one_plan_send_no_batch_twice_and_use_no_nonce_twice(
         assert_nonces_unique_and_gapless(w3, executor_account.address, from_block, nonce_before)
 
 
-def test_a_worker_killed_after_broadcast_on_rabbitmq_is_redelivered_and_completed(
-    w3, demo, deployer, timelock, executor_account, anvil, databases, tmp_path, django_db_blocker
+@pytest.mark.parametrize("point", ["after_sign", "after_broadcast", "after_receipt"])
+def test_a_worker_killed_at_a_failpoint_on_rabbitmq_is_redelivered_and_completed(
+    point, w3, demo, deployer, timelock, executor_account, anvil, databases, tmp_path, django_db_blocker
 ):
     with harness(databases, tmp_path, anvil.url, RABBIT_URL, django_db_blocker) as h:
         from_block = w3.eth.block_number + 1
         nonce_before = w3.eth.get_transaction_count(executor_account.address)
         approved = make_approved_plan(w3, demo, deployer, timelock)
         before = balances(w3, approved.token, approved.payments)
-        armed = h.worker(failpoints="after_broadcast")
+        armed = h.worker(failpoints=point)
         h.execute(approved)
         wait_killed(h, armed)
 
