@@ -238,6 +238,8 @@ IMPACT_RUNNING_LEASE_SECONDS = _env_int("IMPACT_RUNNING_LEASE_SECONDS", default=
 DEVCHAIN_STATE_FILE = VAR_DIR / "devchain.json"
 
 # --- Proposals and governance ---
+# A pull plan's rehearsal runs every claim up to this many, else an even sample of this many (at least 2).
+REHEARSAL_MAX_CLAIMS = max(2, _env_int("REHEARSAL_MAX_CLAIMS", default=500))
 # Distinct committee members whose EIP-712 sign-off a document needs before it may be published.
 SIGNOFF_THRESHOLD = _env_int("SIGNOFF_THRESHOLD", default=2)
 # How often the indexer follows published proposals (Celery beat), in seconds.

@@ -43,7 +43,6 @@ from recovery.selectors import allocation_proof, commitment_for, stored_batches
 VERDICTS = (RehearsalStatus.PASSED, RehearsalStatus.FAILED)
 # A pull plan's claims run on the fork one by one; past this many, an evenly spread sample runs
 # (the report's ``claims_run`` says how many of how many).
-MAX_REHEARSED_CLAIMS = 500
 FINISHED = (*VERDICTS, RehearsalStatus.ERROR)
 
 
@@ -198,7 +197,7 @@ def _require_node_chain(*, rpc_url: str, chain_id: int) -> None:
 def _script(rehearsal: Rehearsal) -> RehearsalScript:
     """What the rehearsal runs: the document's calls, then the plan's stored batches with their
     proofs (push) or its holders' claims (pull: every one, or an evenly spread sample past
-    ``MAX_REHEARSED_CLAIMS``), and what each recipient run must receive (summed per payout token)."""
+    ``settings.REHEARSAL_MAX_CLAIMS``), and what each recipient run must receive (summed per payout token)."""
     proposal, venue = rehearsal.proposal, rehearsal.venue
     content = document_content(proposal.canonical_bytes)
     calls = proposal_calls(content, recovery_executor=venue.recovery_executor)
@@ -284,13 +283,13 @@ def _script(rehearsal: Rehearsal) -> RehearsalScript:
 
 
 def _claim_sample(leaves: QuerySet[Allocation]) -> list[tuple[int, str, int, int]]:
-    """(leaf index, account, amount, tree index) of every leaf, or of ``MAX_REHEARSED_CLAIMS`` spread evenly
+    """(leaf index, account, amount, tree index) of every leaf, or of ``settings.REHEARSAL_MAX_CLAIMS`` spread evenly
     (the first and the last included), so a large plan's rehearsal still touches its whole tree."""
-    total = leaves.count()
+    total, most = leaves.count(), settings.REHEARSAL_MAX_CLAIMS
     rows = leaves.values_list("leaf_index", "account", "amount", "tree_index")
-    if total <= MAX_REHEARSED_CLAIMS:
+    if total <= most:
         return list(rows)
-    wanted = {position * (total - 1) // (MAX_REHEARSED_CLAIMS - 1) for position in range(MAX_REHEARSED_CLAIMS)}
+    wanted = {position * (total - 1) // (most - 1) for position in range(most)}
     return [row for position, row in enumerate(rows.iterator(chunk_size=10_000)) if position in wanted]
 
 

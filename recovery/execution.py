@@ -70,6 +70,7 @@ from recovery.models import (
     SenderKey,
     SentTransaction,
 )
+from recovery.selectors import stored_batches
 
 log = logging.getLogger(__name__)
 
@@ -361,13 +362,6 @@ def check_chain_allows(w3: Web3, run: ExecutionRun, accounts: Iterable[str]) -> 
             rebuilt_root=rebuilt,
         )
     return batches
-
-
-def stored_batches(plan_asset: PlanAsset) -> list[Batch]:
-    return [
-        Batch(b.index, tuple(b.recipients), tuple(int(a) for a in b.amounts))
-        for b in MigrationBatch.objects.filter(plan_asset=plan_asset).order_by("index")
-    ]
 
 
 def _domain(run: ExecutionRun) -> CommitmentDomain:

@@ -300,11 +300,9 @@ def test_a_pull_plan_rehearses_every_claim_with_its_allocation_proof(
 
 
 def test_a_large_pull_plan_rehearses_an_even_sample_of_its_claims_and_says_so(
-    w3, anvil, demo, exploited, analysis, venue, deployer, monkeypatch
+    w3, anvil, demo, exploited, analysis, venue, deployer, settings
 ):
-    from proposals import rehearsals
-
-    monkeypatch.setattr(rehearsals, "MAX_REHEARSED_CLAIMS", 5)
+    settings.REHEARSAL_MAX_CLAIMS = 5
     proposal = frozen(analysis, exploited, delivery="pull", claim_days=30)
     expected = allocations(proposal)
     fund_with_vault_shares(w3, demo, deployer, sum(expected.values()))

@@ -13,7 +13,8 @@ a killed worker's message does not come back during the test: the restarted work
 reconciliation pass is what completes the batch (the test checks the message is still
 unacknowledged at the end). RabbitMQ (``LIFEBOAT_FAULTS_AMQP_URL``) redelivers at once when the
 connection drops. Each test has a queue of its own (``tests/recovery/fault_settings.py``),
-purged before and after. Tests skip, saying why, when PostgreSQL or a broker is not reachable.
+purged before and after. PostgreSQL, Redis and RabbitMQ are services the suite requires (see
+DEVELOPERS.md): when one is not reachable the tests fail, naming it and how to start it.
 """
 
 import contextlib
@@ -45,7 +46,6 @@ from tests.recovery.workers import (
 pytestmark = [
     pytest.mark.chain,
     pytest.mark.faults,
-    pytest.mark.skipif(not postgres_available(), reason="PostgreSQL on 127.0.0.1:5432 is not reachable"),
 ]
 
 KILL_TIMEOUT = 60  # seconds for an armed worker to reach its failpoint
@@ -54,6 +54,11 @@ RUN_TIMEOUT = 120  # seconds for a restarted worker to complete the run
 
 @pytest.fixture(scope="module")
 def databases(anvil) -> Iterator[FaultDatabases]:
+    if not postgres_available():
+        pytest.fail(
+            "PostgreSQL on 127.0.0.1:5432 is not reachable: the worker-process fault tests need it "
+            "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
+        )
     dbs = FaultDatabases()
     try:
         dbs.create_template(base_env(database_url="", rpc_url=anvil.url, broker_url=REDIS_URL, queue="unused"))
@@ -96,7 +101,10 @@ class Harness:
 @contextlib.contextmanager
 def harness(databases, tmp_path: Path, rpc_url: str, broker_url: str, django_db_blocker) -> Iterator[Harness]:
     if not broker_available(broker_url):
-        pytest.skip(f"the broker {broker_url.split('@')[-1]} is not reachable")
+        pytest.fail(
+            f"the broker {broker_url.split('@')[-1]} is not reachable: start it "
+            "(redis-server, or rabbitmq-server -detached; see DEVELOPERS.md)"
+        )
     url = databases.fresh()
     h = Harness(database_url=url, rpc_url=rpc_url, broker_url=broker_url, logs=tmp_path)
     purge_queue(broker_url, h.queue)
