@@ -95,7 +95,8 @@ def deploy_demo_stack(
     """Deploy governance (token, timelock, governor), the vault protocol, the feed and the executor.
 
     The timelock ends up the only admin of everything governance controls: the deployer
-    renounces its timelock admin role once the governor is wired in.
+    renounces its admin roles once the governor is wired in. Plans are approved by the timelock
+    (a passed governor proposal) and by the committee (acting on a passed Snapshot vote).
     """
     deployed: dict[str, DeployedContract] = {}
 
@@ -130,9 +131,18 @@ def deploy_demo_stack(
     _, deployed["price_feed"] = _deploy(
         w3, deployer, "DemoPriceFeed", deployer.address, FEED_DECIMALS, "dUSD / USD", 10**FEED_DECIMALS
     )
+    # Governance (the timelock) approves plans; so does the committee, the dev chain's approver
+    # of Snapshot results. The deployer administers only long enough to grant that second role.
     recovery_executor, deployed["recovery_executor"] = _deploy(
-        w3, deployer, "RecoveryExecutor", timelock.address, timelock.address, executor, committee
+        w3, deployer, "RecoveryExecutor", deployer.address, timelock.address, executor, committee
     )
+    approver, executor_admin = (
+        recovery_executor.functions.APPROVER_ROLE().call(),
+        recovery_executor.functions.DEFAULT_ADMIN_ROLE().call(),
+    )
+    send(w3, deployer, recovery_executor.functions.grantRole(approver, committee))
+    send(w3, deployer, recovery_executor.functions.grantRole(executor_admin, timelock.address))
+    send(w3, deployer, recovery_executor.functions.renounceRole(executor_admin, deployer.address))
     # The migrated share token that restore-mode plans mint on: only the executor mints,
     # only governance administers.
     migrated, deployed["migrated_vault_share"] = _deploy(

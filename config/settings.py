@@ -265,6 +265,29 @@ CELERY_BEAT_SCHEDULE["resume-ballot-relays"] = {
 }
 
 
+# --- Snapshot ---
+# The embedded mode runs a local Snapshot hub (`python -m snapshothub`) on 127.0.0.1:SNAPSHOT_HUB_PORT:
+# its sequencer takes signed messages at `/`, its GraphQL answers at `/graphql`. A venue stores its own
+# URLs (`venue add snapshot`); these are the defaults `make run` and the demo use.
+SNAPSHOT_HUB_PORT = _env_int("SNAPSHOT_HUB_PORT", default=3400)
+SNAPSHOT_SEQUENCER_URL = os.environ.get("SNAPSHOT_SEQUENCER_URL") or f"http://127.0.0.1:{SNAPSHOT_HUB_PORT}/"
+SNAPSHOT_HUB_URL = os.environ.get("SNAPSHOT_HUB_URL") or f"http://127.0.0.1:{SNAPSHOT_HUB_PORT}/graphql"
+# The space `make run` creates on the local hub.
+SNAPSHOT_SPACE = os.environ.get("SNAPSHOT_SPACE", "lifeboat-demo.eth")
+# HTTP to the sequencer and the hub: per-request timeout, attempts on a connection error or a 5xx,
+# and the first backoff (doubled each attempt).
+SNAPSHOT_HTTP_TIMEOUT_SECONDS = _env_int("SNAPSHOT_HTTP_TIMEOUT_SECONDS", default=10)
+SNAPSHOT_HTTP_ATTEMPTS = max(1, _env_int("SNAPSHOT_HTTP_ATTEMPTS", default=4))
+SNAPSHOT_HTTP_BACKOFF_SECONDS = float(os.environ.get("SNAPSHOT_HTTP_BACKOFF_SECONDS", "0.5"))
+# How often published Snapshot proposals are followed (Celery beat), in seconds; a passed one is then
+# approved on the RecoveryExecutor by the venue's approver unless SNAPSHOT_AUTO_APPROVE is off.
+SNAPSHOT_FOLLOW_INTERVAL_SECONDS = _env_int("SNAPSHOT_FOLLOW_INTERVAL_SECONDS", default=15)
+SNAPSHOT_AUTO_APPROVE = _env_bool("SNAPSHOT_AUTO_APPROVE", default=True)
+CELERY_BEAT_SCHEDULE["follow-snapshot-proposals"] = {
+    "task": "governance.tasks_snapshot.follow_snapshot_proposals",
+    "schedule": float(SNAPSHOT_FOLLOW_INTERVAL_SECONDS),
+}
+
 # --- Execution of approved plans ---
 # More executor keys (hex, comma-separated) that share a plan's batches with EXECUTOR_PRIVATE_KEY;
 # each must hold EXECUTOR_ROLE on the RecoveryExecutor. Never logged or stored.
@@ -336,6 +359,8 @@ LIFEBOAT_SECRETS = [
     *([DATABASE_URL] if not DATABASE_URL.startswith("sqlite:") else []),
     *(key[field] for key in LIFEBOAT_KEYS.values() for field in ("private_key", "keystore_password")),
     *EXECUTOR_PRIVATE_KEYS,
+    SNAPSHOT_SEQUENCER_URL,
+    SNAPSHOT_HUB_URL,
 ]
 LOGGING = {
     "version": 1,

@@ -106,6 +106,9 @@ class PlanApproval(models.Model):
     publication = models.ForeignKey(
         Publication, null=True, blank=True, on_delete=models.PROTECT, related_name="approvals"
     )
+    snapshot_proposal = models.ForeignKey(
+        "governance.SnapshotProposal", null=True, blank=True, on_delete=models.PROTECT, related_name="approvals"
+    )
     chain_id = models.PositiveBigIntegerField()
     recovery_executor = models.CharField(max_length=42)
     onchain_plan_id = Uint256Field()

@@ -1,0 +1,1 @@
+"""Celery tasks of the Snapshot venue (filled by the approval module's owner)."""
