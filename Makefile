@@ -34,7 +34,7 @@ test: install
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER)} $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install
-	bin/demo
+	bin/demo $(if $(VENUE),--venue $(VENUE))
 
 bench: install
 	$(PY) benchmarks/run.py
@@ -51,4 +51,4 @@ contracts: $(NODE_STAMP)
 	node contracts/build.mjs
 
 clean:
-	rm -rf var/celery var/*.sqlite3* var/devchain.json var/celerybeat-schedule*
+	rm -rf var/celery var/*.sqlite3* var/devchain.json var/celerybeat-schedule* var/snapshothub.sqlite3* var/snapshothub.log var/snapshothub.ready

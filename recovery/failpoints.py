@@ -10,6 +10,11 @@ dictionary lookup. The points of the batch sender (``recovery/execution.py``):
 - ``after_broadcast``: broadcast (state *sent* committed), the receipt not yet read;
 - ``after_receipt``: the receipt read, not yet written to the database.
 
+And of the Snapshot approval (``governance/snapshot_approval.py``):
+
+- ``snapshot_after_sign``: the ``approvePlan`` transactions committed, not broadcast;
+- ``snapshot_after_broadcast``: broadcast, the receipts not yet read.
+
 The variable is read from ``os.environ`` each time (not from settings): a test arms a worker
 process it starts, and the in-process tests arm nothing.
 """
@@ -17,7 +22,7 @@ process it starts, and the in-process tests arm nothing.
 import os
 import signal
 
-POINTS = ("after_sign", "after_broadcast", "after_receipt")
+POINTS = ("after_sign", "after_broadcast", "after_receipt", "snapshot_after_sign", "snapshot_after_broadcast")
 
 
 def armed() -> set[str]:

@@ -14,6 +14,7 @@ from chain.demo import DemoDeployment, deploy_demo_stack, exploit_vault, seed_ho
 from chain.keys import load_account
 from chain.rpc import connect
 from tests.recovery.deployments import recorded_demo_deployment  # noqa: F401  (autouse: binds plans to the demo executor)
+from tests.snapshot_hub import snapshot_hub  # noqa: F401  (the local Snapshot hub, per test)
 
 TEST_HOLDERS = 24
 
