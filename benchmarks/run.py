@@ -64,6 +64,11 @@ RUNS = {
         ["--accounts", "10000", "--per-batch", "200", "--rounds", "1", "--block-time-rounds", "1"],
         ["--quick"],
     ),
+    "snapshot-follow": (
+        "snapshot_follow.py",
+        ["--votes", "20000", "--rounds", "3"],
+        ["--votes", "6500", "--rounds", "1"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 

@@ -42,3 +42,40 @@ def test_the_demo_runs_from_the_exploit_to_the_verified_payment_and_exits_zero(t
     assert "run completed:" in report and "12 accounts" in report
     assert "12/12 accounts paid in full" in report and "owed 0, unexpected recipients 0" in report
     assert "verdict: complete" in report
+
+
+def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_then_pays(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID", "CONFIRMATION_DEPTH")}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
+    env["CELERY_BROKER_URL"] = "filesystem://"
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--holders", "16", "--venue", "snapshot"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = result.stdout
+    # Steps 1-8 as on the governor: the Snapshot path needs the same rehearsal and sign-off.
+    assert "PASSED on a fork at block" in report
+    assert "signed by committee-1" in report and "signed by committee-2" in report
+    # Published once on the local hub, with the document's content-hash as the body's last word.
+    assert "published: Snapshot proposal 0x" in report
+    assert "the body's last word: content-hash: 0x" in report
+    assert "publishing again answers the same row (True), nothing posted twice" in report
+    # Votes of both kinds, counted exactly and equal to the hub's scores; the changed vote counts once.
+    assert "submitted it through Lifeboat (one against)" in report
+    assert "posted their signed Vote to the hub (one abstains)" in report
+    assert "equal to the hub's scores to its float precision: True" in report
+    # Closed, passed, approved on chain exactly once.
+    assert "outcome passed" in report
+    assert report.count("PlanApproved: plan ") == 1
+    assert "approving again answers the same approval (True, confirmed); nothing sent: True" in report
+    assert " is Approved with root 0x" in report
+    assert "stopped" in report
+    # Then paid by a real worker and verified.
+    assert "run completed:" in report and "12/12 accounts paid in full" in report
+    assert "verdict: complete" in report

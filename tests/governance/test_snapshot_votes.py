@@ -20,7 +20,6 @@ from governance.snapshot_errors import (
 from governance.snapshot_messages import DOMAIN, PROPOSAL_TYPES, full_typed_data, sign
 from governance.snapshot_votes import submit_vote, vote_typed_data
 from tests.governance.governors import mine
-from tests.snapshot_hub import snapshot_hub  # noqa: F401 - the hub fixture
 
 pytestmark = [pytest.mark.chain, pytest.mark.django_db]
 
@@ -180,7 +179,7 @@ query Votes($proposal: String!) {
 
 
 @pytest.fixture
-def on_hub(w3, anvil, demo, ready, committee_account, snapshot_hub):  # noqa: F811 - the fixture imported above
+def on_hub(w3, anvil, demo, ready, committee_account, snapshot_hub):
     """A proposal published to the hub's space (voting open for a few seconds), through Lifeboat."""
     from governance.snapshot_publishing import publish_to_snapshot
     from governance.snapshot_venues import add_snapshot_venue

@@ -43,7 +43,7 @@ from tests.recovery.workers import (
     use_database,
     wait_for,
 )
-from tests.snapshot_hub import SPACE_ID, snapshot_hub  # noqa: F401 - the hub fixture
+from tests.snapshot_hub import SPACE_ID
 
 pytestmark = [pytest.mark.chain, pytest.mark.faults]
 
@@ -249,7 +249,7 @@ def test_published_voted_closed_proposal_is_followed_and_approved_once_across_a_
     exploited,
     chain_settings,
     committee_account,
-    snapshot_hub,  # noqa: F811 - the fixture imported above
+    snapshot_hub,
     databases,
     tmp_path,
     django_db_blocker,

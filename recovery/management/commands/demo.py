@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,13 @@ from recovery.plans import ALLOCATION_LEAF_ENCODING, build_plan
 from recovery.selectors import account_position
 from recovery.services import record_deployment
 
+VENUES = ("governor", "snapshot")
+# The demo's Snapshot space: voting opens as the proposal is created and stays open this many
+# seconds (wall clock, as on the real hub); the quorum, in whole tokens, needs the treasury's votes.
+SNAPSHOT_PERIOD_SECONDS = 15
+SNAPSHOT_QUORUM_TOKENS = 1_000_000
+SNAPSHOT_VOTERS = 10
+
 
 def _usd(amount: int) -> str:
     whole, frac = divmod(amount, 10**ASSET_DECIMALS)
@@ -57,19 +65,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--holders", type=int, default=settings.DEVCHAIN_HOLDERS)
+        parser.add_argument(
+            "--venue",
+            choices=VENUES,
+            default="governor",
+            help="where the plan is voted: the dev governor (default) or a Snapshot space on a local hub",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
         try:
             with Anvil(port=0, log_path=settings.VAR_DIR / "demo-anvil.log") as anvil:
-                self._run(anvil, holders=options["holders"])
+                self._run(anvil, holders=options["holders"], venue_kind=options["venue"])
         except ChainError as error:
             raise CommandError(str(error)) from None
         except LifeboatError as error:
             raise CommandError(error.message) from None
         self.stdout.write(f"\ndemo finished in {time.monotonic() - started:.1f} s")
 
-    def _run(self, anvil: Anvil, *, holders: int) -> None:
+    def _run(self, anvil: Anvil, *, holders: int, venue_kind: str) -> None:
         out = self.stdout.write
         w3 = connect(anvil.url)
         deployer = load_account(private_key=devkeys.DEPLOYER_KEY)
@@ -227,24 +241,21 @@ class Command(BaseCommand):
         )
         out(f"   its executor holds APPROVER_ROLE on the RecoveryExecutor {venue.recovery_executor}")
 
-        self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
+        self._rehearse(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
+        if venue_kind == "snapshot":
+            self._snapshot(w3, anvil, deployment, plan=plan, proposal=proposal)
+        else:
+            self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
         self._pay(w3, anvil, plan=plan)
 
-    def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
-        """Steps 7-12: rehearse, sign off, publish, vote (directly and gaslessly), queue, execute, follow."""
+    def _rehearse(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
+        """Steps 7-8: fund the RecoveryExecutor, rehearse the proposal on a fork, collect the committee's sign-off."""
         from django.contrib.auth import get_user_model
         from eth_account import Account
-        from eth_account.messages import encode_typed_data
 
-        from chain.demo import fund_recovery_executor, holder_account
-        from governance.ballots import ballot_typed_data, relay_ballot
-        from governance.following import follow_publication
-        from governance.models import PlanApproval
-        from governance.outcomes import execute_publication, queue_publication
-        from governance.publishing import publish_proposal
+        from chain.demo import fund_recovery_executor
         from proposals import signoff
         from proposals.rehearsals import rehearse_proposal
-        from proposals.safe_export import export_safe_batch
         from proposals.signoffs import get_signoff_subject, link_committee_member, submit_signoff
         from recovery.roles import COMMITTEE
 
@@ -295,6 +306,23 @@ class Command(BaseCommand):
                 submitted_by=user,
             )
             out(f"   signed by {user.username} ({stored.signer}, {stored.kind})")
+
+    def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
+        """Steps 9-11: publish to the dev governor, vote (directly and gaslessly), queue, execute, follow."""
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+
+        from chain.demo import holder_account
+        from governance.ballots import ballot_typed_data, relay_ballot
+        from governance.following import follow_publication
+        from governance.models import PlanApproval
+        from governance.outcomes import execute_publication, queue_publication
+        from governance.publishing import publish_proposal
+        from proposals.safe_export import export_safe_batch
+
+        out = self.stdout.write
+        url = anvil.url
+        asset = plan.assets.get(asset=deployment.address("vault"))
 
         out("\n== 9. published to the dev governor (through its timelock)")
         # The treasury (the deployer, holding most of the supply) delegates to itself before the
@@ -386,6 +414,184 @@ class Command(BaseCommand):
         if not approved:
             raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
 
+    def _snapshot(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal) -> None:
+        """Steps 9-11 on Snapshot: a local hub, the space's venue, publish, votes of both kinds, close, approve."""
+        from chain.redaction import redact_url
+        from config.preflight import load_role_account
+        from snapshothub.process import HubProcess
+
+        hub_db = settings.VAR_DIR / "demo-snapshothub.sqlite3"
+        hub_db.unlink(missing_ok=True)
+        space = _demo_space(deployment, author=load_role_account("proposer").address)
+        out = self.stdout.write
+        out("\n== 9. Snapshot: a local hub on the dev chain, the space's venue, the proposal published")
+        with HubProcess(anvil.url, [space], db_path=hub_db, log_path=settings.VAR_DIR / "demo-snapshothub.log") as hub:
+            out(
+                f"   hub pid {hub.pid}: sequencer {redact_url(hub.sequencer_url)}, "
+                f"GraphQL {redact_url(hub.graphql_url)}"
+            )
+            self._snapshot_steps(w3, anvil, deployment, plan=plan, proposal=proposal, hub=hub)
+        out(f"   hub pid {hub.pid} stopped")
+
+    def _snapshot_steps(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, hub) -> None:
+        """Steps 9-11 against the running ``hub``; CommandError when a result differs from what was cast."""
+        from chain.demo import GOV_DECIMALS, holder_account
+        from governance import snapshot_messages as messages
+        from governance.models import PlanApproval, SnapshotVote
+        from governance.snapshot_approval import approve_passed_proposal
+        from governance.snapshot_client import post_message
+        from governance.snapshot_following import follow_snapshot_proposal
+        from governance.snapshot_publishing import publish_to_snapshot
+        from governance.snapshot_venues import add_snapshot_venue
+        from governance.snapshot_votes import submit_vote
+
+        out = self.stdout.write
+        url = anvil.url
+        asset = plan.assets.get(asset=deployment.address("vault"))
+        committee = load_account(private_key=devkeys.COMMITTEE_KEY)
+
+        # The treasury delegates to itself before the snapshot block, so that its voting power counts;
+        # two more blocks make sure the delegation is strictly before whichever block is the snapshot.
+        treasury = load_account(private_key=devkeys.DEPLOYER_KEY)
+        token = bind(w3, "LifeboatToken", deployment.address("token"))
+        send(w3, treasury, token.functions.delegate(treasury.address))
+        w3.provider.make_request("anvil_mine", [hex(2)])  # type: ignore[arg-type]
+        out(f"   the treasury {treasury.address} delegated its votes to itself in block {w3.eth.block_number - 2}")
+
+        venue = add_snapshot_venue(
+            space=settings.SNAPSHOT_SPACE,
+            sequencer_url=hub.sequencer_url,
+            hub_url=hub.graphql_url,
+            recovery_executor=deployment.address("recovery_executor"),
+            approver=committee.address,
+            approver_kind="key",
+            rpc_url=url,
+        )
+        out(
+            f"   venue {venue.pk}: {venue} with erc20-votes on {venue.token}; voting delay {venue.voting_delay} s, "
+            f"period {venue.voting_period} s, quorum {int(venue.quorum):,} base units ({venue.hub_quorum} tokens)"
+        )
+        out(f"   approver: the committee key {venue.approver}, which holds APPROVER_ROLE on {venue.recovery_executor}")
+
+        published = publish_to_snapshot(
+            proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=url, progress=lambda line: out(f"   . {line}")
+        )
+        again = publish_to_snapshot(proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=url)
+        body = published.envelope["data"]["message"]["body"]
+        hash_line = next((line for line in body.splitlines() if line.startswith("content-hash:")), "")
+        out(f"   published: Snapshot proposal {published.proposal_id} (status {published.status})")
+        out(f"   the body's last word: {hash_line or 'NO content-hash LINE'}")
+        out(
+            f"   voting from {published.start} to {published.end} (unix seconds); voting power at block "
+            f"{published.snapshot} ({published.snapshot_block_hash})"
+        )
+        out(f"   publishing again answers the same row ({again.pk == published.pk}), nothing posted twice")
+        if hash_line != f"content-hash: {proposal.content_hash}":
+            raise CommandError("the published body does not end with the document's content-hash line")
+
+        out("\n== 10. holders vote on Snapshot: some through Lifeboat, some straight to the hub as a wallet would")
+        # A live chain moves past the snapshot block; getPastVotes reads a block only once it is behind the head.
+        w3.provider.make_request("anvil_mine", [hex(1)])  # type: ignore[arg-type]
+        voters = [holder_account(i) for i in range(min(len(deployment.holders), SNAPSHOT_VOTERS))]
+        through_lifeboat, straight = voters[: len(voters) // 2], voters[len(voters) // 2 :]
+
+        def envelope(voter: Any, choice: int, *, later: int = 0) -> dict[str, Any]:
+            message = messages.vote_message(
+                voter=voter.address,
+                space=venue.space,
+                proposal=published.proposal_id,
+                choice=choice,
+                timestamp=int(time.time()) + later,
+            )
+            return messages.sign(voter, messages.message_data(messages.VOTE_TYPES, message))
+
+        for index, voter in enumerate(through_lifeboat):
+            choice = messages.AGAINST if index == 0 else messages.FOR
+            submit_vote(snapshot_proposal_id=published.pk, envelope=envelope(voter, choice), rpc_url=url)
+        out(f"   {len(through_lifeboat)} holders signed a Vote and submitted it through Lifeboat (one against)")
+        changer = straight[1] if len(straight) > 1 else straight[0]
+        for index, voter in enumerate(straight):
+            choice = messages.ABSTAIN if index == 0 and voter != changer else messages.FOR
+            if voter == changer:
+                post_message(venue.sequencer_url, envelope(voter, messages.AGAINST))
+            post_message(venue.sequencer_url, envelope(voter, choice, later=1 if voter == changer else 0))
+        post_message(venue.sequencer_url, envelope(treasury, messages.FOR))
+        out(f"   the treasury and {len(straight)} holders posted their signed Vote to the hub (one abstains)")
+        out(f"   {changer.address} voted against, then changed to for: the later vote replaces the earlier")
+
+        stats: dict[str, Any] = {}
+        followed = follow_snapshot_proposal(snapshot_proposal_id=published.pk, rpc_url=url, stats=stats)
+        stored = SnapshotVote.objects.filter(proposal=followed).count()
+        exact = (int(followed.for_votes), int(followed.against_votes), int(followed.abstain_votes))
+        out(
+            f"   followed: state {followed.state}, {stored} votes stored ({stats.get('votes_read', '?')} read in "
+            f"{stats.get('queries', '?')} GraphQL queries)"
+        )
+        out(
+            f"   Lifeboat's exact tally (getPastVotes at block {followed.snapshot}): for {exact[0]:,}, "
+            f"against {exact[1]:,}, abstain {exact[2]:,} base units"
+        )
+        out(f"   the hub's scores: {followed.scores} (total {followed.scores_total}, {followed.scores_state})")
+        agree = _scores_agree(exact, followed.scores, GOV_DECIMALS)
+        out(f"   equal to the hub's scores to its float precision: {agree}")
+        changed = SnapshotVote.objects.get(proposal=followed, voter=changer.address)
+        if not agree or stored != len(voters) + 1 or changed.choice != messages.FOR:
+            raise CommandError(
+                f"the followed votes differ from those cast: {stored} stored of {len(voters) + 1}, "
+                f"tally {exact} against the hub's {followed.scores}, changed vote {changed.choice}"
+            )
+
+        out("\n== 11. the vote closes; followed to its outcome; the committee key approves the plan on chain")
+        wait = max(0.0, published.end + 1 - time.time())
+        out(f"   waiting {wait:.0f} s for the end of the voting period")
+        time.sleep(wait)
+        deadline = time.monotonic() + 60
+        while True:
+            followed = follow_snapshot_proposal(snapshot_proposal_id=published.pk, rpc_url=url)
+            if followed.outcome or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        out(
+            f"   state {followed.state}, scores {followed.scores_state}: outcome {followed.outcome or 'none'} "
+            f"({followed.outcome_reason})"
+        )
+        if followed.outcome != "passed":
+            raise CommandError(f"the Snapshot proposal did not pass: {followed.outcome_reason or followed.state}")
+        approval = approve_passed_proposal(snapshot_proposal_id=published.pk, rpc_url=url)
+        if approval.status == "sending" and settings.CONFIRMATION_DEPTH:
+            w3.provider.make_request("anvil_mine", [hex(settings.CONFIRMATION_DEPTH)])  # type: ignore[arg-type]
+            approval = approve_passed_proposal(snapshot_proposal_id=published.pk, rpc_url=url)
+        out(f"   approval {approval.pk} by the {approval.approver_kind} {approval.approver}: {approval.status}")
+        for sent in approval.transactions:
+            out(
+                f"   approvePlan for plan {sent['onchain_plan_id']}: tx {sent['tx_hash']} "
+                f"in block {sent.get('block_number')}"
+            )
+        approvals = list(PlanApproval.objects.filter(snapshot_proposal=published))
+        for row in approvals:
+            out(
+                f"   PlanApproved: plan {row.onchain_plan_id}, batches root {row.batches_root}, "
+                f"{row.batch_count} batches, budget {int(row.budget):,}, block {row.block_number} ({row.block_hash})"
+            )
+        nonce = w3.eth.get_transaction_count(committee.address)
+        repeated = approve_passed_proposal(snapshot_proposal_id=published.pk, rpc_url=url)
+        unchanged = w3.eth.get_transaction_count(committee.address) == nonce
+        out(
+            f"   approving again answers the same approval ({repeated.pk == approval.pk}, {repeated.status}); "
+            f"nothing sent: {unchanged}"
+        )
+        if not any(row.plan_asset_id == asset.pk for row in approvals) or not unchanged:
+            raise CommandError("the plan was not approved exactly once from the Snapshot outcome")
+        status = (
+            bind(w3, "RecoveryExecutor", venue.recovery_executor).functions.getPlan(int(asset.onchain_plan_id)).call()
+        )
+        out(
+            f"   on chain, the RecoveryExecutor's plan {asset.onchain_plan_id} is "
+            f"{'Approved' if status[4] == 1 else 'NOT approved'} with root 0x{status[0].hex()}"
+        )
+        if status[4] != 1 or "0x" + status[0].hex() != asset.commitment_root:
+            raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
+
     def _pay(self, w3: Web3, anvil: Anvil, *, plan: Any) -> None:
         """Steps 12-13: a real Celery worker pays the approved batches; every account is verified on chain."""
         from recovery.execution import start_plan_execution
@@ -450,6 +656,42 @@ class Command(BaseCommand):
         out(f"   verdict: {report.verdict}; report written to {markdown}")
         if report.verdict != "complete":
             raise CommandError(f"verification says {report.verdict}: see {markdown}")
+
+
+def _demo_space(deployment: DemoDeployment, *, author: str) -> dict[str, Any]:
+    """The demo's Snapshot space on the local hub: erc20-votes on the demo token, ``author`` may propose."""
+    from chain.demo import GOV_DECIMALS
+
+    network = str(deployment.chain_id)
+    return {
+        "id": settings.SNAPSHOT_SPACE,
+        "name": "Lifeboat demo",
+        "network": network,
+        "admins": [author],
+        "moderators": [],
+        "members": [],
+        "filters": {"minScore": 0, "onlyMembers": False},
+        "voting": {"delay": 0, "period": SNAPSHOT_PERIOD_SECONDS, "type": "basic", "quorum": SNAPSHOT_QUORUM_TOKENS},
+        "strategies": [
+            {
+                "name": "erc20-votes",
+                "network": network,
+                "params": {"address": deployment.address("token"), "decimals": GOV_DECIMALS, "symbol": "LBT"},
+            }
+        ],
+    }
+
+
+def _scores_agree(exact: tuple[int, ...], scores: list[Any], decimals: int) -> bool:
+    """Whether the hub's scores (whole tokens, floats as it wrote them) equal Lifeboat's exact base units
+    to a float's precision (relative 1e-9)."""
+    if len(scores) != len(exact):
+        return False
+    unit = Decimal(10) ** decimals
+    return all(
+        abs(Decimal(str(score)) * unit - amount) <= max(unit, Decimal(amount)) * Decimal("1e-9")
+        for score, amount in zip(scores, exact, strict=True)
+    )
 
 
 def _ints(typed: dict[str, Any]) -> dict[str, Any]:

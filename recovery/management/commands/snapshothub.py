@@ -67,6 +67,9 @@ class Command(BaseCommand):
         except ConfigurationError as error:
             raise CommandError(str(error)) from None
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # The dev chain starts afresh with each `make run`: proposals of an earlier chain mean nothing on it.
+        for stale in settings.VAR_DIR.glob("snapshothub.sqlite3*"):
+            stale.unlink()
         hub = HubProcess(
             settings.CHAIN_RPC_URL,
             [space],
