@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import errors
 from governance import apis as governance_apis
-from governance import apis_ballots, apis_following, apis_publishing
+from governance import apis_ballots, apis_following, apis_publishing, apis_snapshot
 from proposals import apis as proposal_apis
 from proposals import apis_rehearsal, apis_safe, apis_signoff
 from recovery import apis, apis_execution, apis_verification
@@ -44,6 +44,7 @@ urlpatterns = [
     *apis_publishing.urlpatterns,
     *apis_following.urlpatterns,
     *apis_ballots.urlpatterns,
+    *apis_snapshot.urlpatterns,
     *apis_execution.urlpatterns,
     *apis_verification.urlpatterns,
     # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).

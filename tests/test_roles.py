@@ -139,7 +139,11 @@ def test_only_the_committee_builds_plans(caller, anvil, chain_settings, exploite
 
 # Writes open to anyone, each for a reason: decoding calldata changes nothing, and a gasless
 # ballot's EIP-712 signature is its own authorization (holders have no account).
-OPEN_WRITES = {"/api/parameter-changes/decode/", "/api/publications/{publication_id}/ballots/"}
+OPEN_WRITES = {
+    "/api/parameter-changes/decode/",
+    "/api/publications/{publication_id}/ballots/",
+    "/api/snapshot/proposals/{snapshot_proposal_id}/votes/",
+}
 
 
 @pytest.mark.django_db

@@ -122,7 +122,7 @@ def _crash_after_sign(proposal, anvil, monkeypatch) -> SnapshotApproval:
         if name == "snapshot_after_sign":
             raise Crash(name)
 
-    monkeypatch.setattr("governance.snapshot_approval._crash_point", crash)
+    monkeypatch.setattr("recovery.failpoints.failpoint", crash)
     with pytest.raises(Crash):
         approve_passed_proposal(snapshot_proposal_id=proposal.pk, rpc_url=anvil.url)
     monkeypatch.undo()
@@ -159,7 +159,7 @@ def test_crash_after_broadcast_sends_the_same_bytes(w3, anvil, document, key_ven
 
     w3.provider.make_request("evm_setAutomine", [False])
     try:
-        monkeypatch.setattr("governance.snapshot_approval._crash_point", crash)
+        monkeypatch.setattr("recovery.failpoints.failpoint", crash)
         with pytest.raises(Crash):
             approve_passed_proposal(snapshot_proposal_id=proposal.pk, rpc_url=anvil.url)
         monkeypatch.undo()

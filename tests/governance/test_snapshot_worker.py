@@ -70,8 +70,6 @@ class SnapshotWorker(Worker):
                 self.queue,
                 "-n",
                 f"{self.name}@%h",
-                "-I",
-                "governance.tasks_snapshot",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -120,7 +118,10 @@ class Harness:
         """Enqueue the beat task for this test's workers; its task id."""
         client = Celery("lifeboat-test", broker=REDIS_URL)
         try:
-            return client.send_task(FOLLOW, queue=self.queue).id
+            # Celery prefers CELERY_BROKER_URL from the environment (the suite's broker) to `broker=`:
+            # name the workers' broker on the connection itself.
+            with client.connection_for_write(url=REDIS_URL) as connection:
+                return client.send_task(FOLLOW, queue=self.queue, connection=connection).id
         finally:
             client.close()
 

@@ -3,11 +3,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from governance.cli import snapshot as snapshot_cli
+
 
 class Command(BaseCommand):
     help = (
         "Venues a proposal is put to: `venue add governor --chain-id N --governor ADDR --recovery-executor ADDR`, "
-        "`venue list`, `venue probe ID` (read the governor again). Uses CHAIN_RPC_URL."
+        "`venue add snapshot --space S [--sequencer URL] [--hub URL] --recovery-executor ADDR [--approver ADDR] "
+        "[--approver-kind key|safe]`, `venue list` (governors and Snapshot spaces), `venue probe ID` (read the "
+        "governor again). Uses CHAIN_RPC_URL."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,6 +25,7 @@ class Command(BaseCommand):
             "--recovery-executor", required=True, help="the RecoveryExecutor its proposals approve plans on"
         )
         governor.add_argument("--json", action="store_true", help="print the venue as JSON")
+        snapshot_cli.add_venue_parser(kinds)
         lister = sub.add_parser("list", help="every venue")
         lister.add_argument("--json", action="store_true")
         probe = sub.add_parser("probe", help="read a venue's governor again and update it")
@@ -31,7 +36,7 @@ class Command(BaseCommand):
         from django.conf import settings
 
         from config.errors import LifeboatError
-        from governance import selectors, services
+        from governance import services
         from governance.apis import VenueOutput
         from governance.venues import describe_venue
         from recovery.validation import parse_address
@@ -39,13 +44,10 @@ class Command(BaseCommand):
         rpc_url = settings.CHAIN_RPC_URL
         try:
             if options["action"] == "list":
-                venues = list(selectors.list_governor_venues())
-                if options["json"]:
-                    self.stdout.write(json.dumps(VenueOutput(venues, many=True).data, indent=2))
-                for venue in [] if options["json"] else venues:
-                    self.stdout.write(describe_venue(venue))
-                if not venues and not options["json"]:
-                    self.stdout.write("no venues yet: `manage.py venue add governor ...`")
+                self._list(json_output=options["json"])
+                return
+            if options["action"] == "add" and options["kind"] == "snapshot":
+                snapshot_cli.handle_add_venue(self, options)
                 return
             if options["action"] == "add":
                 if options["chain_id"] < 1:
@@ -74,3 +76,22 @@ class Command(BaseCommand):
             f"{'sequential' if venue.sequential_ids else 'hashed'} proposal ids; "
             f"{venue.executor} holds APPROVER_ROLE; probed at block {venue.probed_block} ({venue.probed_block_hash})"
         )
+
+    def _list(self, *, json_output: bool) -> None:
+        from governance import selectors, snapshot_selectors
+        from governance.apis import VenueOutput
+        from governance.apis_snapshot import SnapshotVenueOutput
+        from governance.venues import describe_venue
+
+        venues = list(selectors.list_governor_venues())
+        spaces = list(snapshot_selectors.list_snapshot_venues())
+        if json_output:
+            rows = VenueOutput(venues, many=True).data + SnapshotVenueOutput(spaces, many=True).data
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        for venue in venues:
+            self.stdout.write(describe_venue(venue))
+        for space in spaces:
+            self.stdout.write(snapshot_cli.describe_snapshot_venue(space))
+        if not venues and not spaces:
+            self.stdout.write("no venues yet: `manage.py venue add governor ...` or `manage.py venue add snapshot ...`")

@@ -1,4 +1,5 @@
 import json
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -6,10 +7,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
+    stealth_options = ("stdin",)  # `vote snapshot-submit --envelope -` reads it (call_command(..., stdin=...))
     help = (
         "Gasless votes on a published proposal: `vote typed-data --publication P --voter ADDR --support "
         "for|against|abstain [--reason TEXT]` prints the EIP-712 typed data to sign; `vote relay --signature-file "
-        "FILE` checks a signed ballot and casts it from the relayer key. Uses CHAIN_RPC_URL."
+        "FILE` checks a signed ballot and casts it from the relayer key. On Snapshot: `vote snapshot-typed-data "
+        "--snapshot ID --voter ADDR --choice for|against|abstain [--reason R]`, `vote snapshot-submit --snapshot ID "
+        "--envelope FILE|-`. Uses CHAIN_RPC_URL."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +32,7 @@ class Command(BaseCommand):
         )
         relay.add_argument("--publication", type=int, help="the publication, when the file does not name it")
         relay.add_argument("--json", action="store_true", help="print the relayed ballot as JSON")
+        import_module("governance.cli.snapshot").add_vote_parsers(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
@@ -38,6 +43,9 @@ class Command(BaseCommand):
         from recovery.validation import parse_address
 
         try:
+            if options.get("handler") is not None:
+                options["handler"](self, options)
+                return
             if options["action"] == "typed-data":
                 typed_data = ballots.ballot_typed_data(
                     publication_id=options["publication"],

@@ -11,6 +11,7 @@ SUBCOMMAND_MODULES = (
     "proposals.cli.safe",
     "governance.cli.publish",
     "governance.cli.follow",
+    "governance.cli.snapshot",  # after publish and follow: widens their `publish` and `status`
 )
 
 
