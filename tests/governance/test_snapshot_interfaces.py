@@ -22,7 +22,6 @@ from tests.factories import UserFactory
 from tests.governance.governors import client_as
 from tests.snapshot_hub import SPACE_ID
 
-
 pytestmark = [pytest.mark.django_db]
 
 SECRET = "hunter2-secret"
