@@ -27,6 +27,7 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 from eth_utils import keccak, to_checksum_address
+from sha3 import keccak_256
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
@@ -104,20 +105,39 @@ assert [f["type"] for f in VOTE_TYPES["Vote"]] == [
 ], VOTE_TYPES
 
 
+def _keccak(data: bytes) -> bytes:
+    return keccak_256(data).digest()
+
+
+def checksum_address(address: str) -> str:
+    """EIP-55 of a ``0x``-hex address (``ValueError`` unless 20 bytes of hex); ``to_checksum_address``'s answer, faster.
+
+    Following checks every vote of a proposal (tens of thousands): eth-utils' keccak and checksum
+    cost most of the time, safe-pysha3's keccak a fraction of it.
+    """
+    if not isinstance(address, str) or len(address) != 42 or address[:2] not in ("0x", "0X"):
+        raise ValueError(f"{address!r} is not a 0x-hex address")
+    lower = address[2:].lower()
+    if len(bytes.fromhex(lower)) != 20:
+        raise ValueError(f"{address!r} is not a 0x-hex address")
+    hashed = keccak_256(lower.encode()).hexdigest()
+    return "0x" + "".join(c.upper() if hashed[i] in "89abcdef" else c for i, c in enumerate(lower))
+
+
 def vote_digest(message: dict[str, Any]) -> bytes:
     """The EIP-712 digest of a single-choice Vote message (equal to ``snapshot_messages.digest``, ~20x faster)."""
-    struct = keccak(
+    struct = _keccak(
         _VOTE_TYPE_HASH
-        + keccak(text=message["from"])
-        + keccak(text=message["space"])
+        + _keccak(message["from"].encode())
+        + _keccak(message["space"].encode())
         + int(message["timestamp"]).to_bytes(32, "big")
-        + keccak(text=message["proposal"])
+        + _keccak(message["proposal"].encode())
         + int(message["choice"]).to_bytes(32, "big")
-        + keccak(text=message["reason"])
-        + keccak(text=message["app"])
-        + keccak(text=message["metadata"])
+        + _keccak(message["reason"].encode())
+        + _keccak(message["app"].encode())
+        + _keccak(message["metadata"].encode())
     )
-    return keccak(b"\x19\x01" + _DOMAIN_SEPARATOR + struct)
+    return _keccak(b"\x19\x01" + _DOMAIN_SEPARATOR + struct)
 
 
 def recover_address(digest: bytes, signature: bytes) -> str | None:
@@ -133,7 +153,7 @@ def recover_address(digest: bytes, signature: bytes) -> str | None:
         public = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
     except Exception:  # coincurve raises a plain Exception for a signature that recovers nothing
         return None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return checksum_address("0x" + _keccak(public.format(compressed=False)[1:])[-20:].hex())
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +238,7 @@ class _Follow:
             return f"its choice {vote.choice!r} is not 1, 2 or 3"
         try:
             message = {
-                "from": to_checksum_address(vote.voter),
+                "from": checksum_address(vote.voter),
                 "space": vote.space,
                 "timestamp": vote.created,
                 "proposal": vote.proposal,
@@ -397,7 +417,7 @@ def _store_votes(follow: _Follow, page: list[_HubVote]) -> None:
     # A voter's latest vote wins, within the page and against what is stored.
     latest: dict[str, tuple[_HubVote, str]] = {}
     for vote, sig in good:
-        voter = to_checksum_address(vote.voter)
+        voter = checksum_address(vote.voter)
         if voter not in latest or vote.created >= latest[voter][0].created:
             latest[voter] = (vote, sig)
     stored = {v.voter: v for v in SnapshotVote.objects.filter(proposal=row, voter__in=list(latest))}

@@ -17,6 +17,7 @@ from governance.models import SnapshotVote
 from governance.snapshot_client import post_message
 from governance.snapshot_errors import SnapshotProposalNotFollowable
 from governance.snapshot_following import (
+    checksum_address,
     follow_snapshot_proposal,
     recover_address,
     snapshot_proposal_summary,
@@ -89,6 +90,19 @@ def _past_votes(w3, demo, holder: int, block: int) -> int:
 def _wait_until_closed(row) -> None:
     while time.time() <= row.end + 1:
         time.sleep(0.25)
+
+
+def test_the_fast_checksum_equals_eth_utils_and_refuses_what_is_not_an_address():
+    import os
+
+    from eth_utils import to_checksum_address
+
+    for _ in range(500):
+        address = "0x" + os.urandom(20).hex()
+        assert checksum_address(address) == checksum_address("0x" + address[2:].upper()) == to_checksum_address(address)
+    for bad in ("0x12", "0x" + "g" * 40, "0x" + "a_" * 20, "0x" + "a " * 20, "ab" * 21):
+        with pytest.raises(ValueError):
+            checksum_address(bad)
 
 
 def test_vote_digest_and_recovery_equal_the_reference():
