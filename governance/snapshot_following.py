@@ -398,9 +398,16 @@ def _read_votes(follow: _Follow, *, cursor: int) -> None:
 def _store_votes(follow: _Follow, page: list[_HubVote]) -> None:
     row = follow.row
     known = dict(
-        SnapshotVote.objects.filter(proposal=row, vote_id__in=[v.vote_id for v in page]).values_list("vote_id", "voter")
+        SnapshotVote.objects.filter(proposal=row, vote_id__in=[v.vote_id for v in page]).values_list(
+            "vote_id", "hub_vp"
+        )
     )
-    page = [v for v in page if v.vote_id not in known]  # stored already (a full re-read): checked then
+    # Stored already (a full re-read, or submitted through Lifeboat, which checked it): only the
+    # hub's own voting power is new for a vote that came through Lifeboat.
+    for vote in page:
+        if vote.vote_id in known and not known[vote.vote_id] and vote.vp:
+            SnapshotVote.objects.filter(proposal=row, vote_id=vote.vote_id).update(hub_vp=vote.vp[:100])
+    page = [v for v in page if v.vote_id not in known]
     if not page:
         return
     signatures = follow.signatures([v.vote_id for v in page])

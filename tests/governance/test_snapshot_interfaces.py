@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -286,7 +287,9 @@ def test_a_holder_votes_through_the_api_without_an_account_and_anyone_reads_the_
     assert votes["count"] == 2 and votes["next"]
     [vote] = votes["results"]
     assert vote["voter"] == holder_account(0).address and vote["choice_name"] == "For" and vote["via_lifeboat"]
-    assert vote["sig"] == envelope["sig"] and vote["vp"] == answer["vp"] and isinstance(vote["hub_vp"], str)
+    assert vote["sig"] == envelope["sig"] and vote["vp"] == answer["vp"]
+    # Following fills in the hub's own (float, token-unit) power of the vote Lifeboat forwarded.
+    assert Decimal(vote["hub_vp"]) * 10**18 == int(answer["vp"])
     assert vote["reason"] == "pay them back"
     [wallet_vote] = client_as().get(votes["next"]).json()["results"]
     assert wallet_vote["voter"] == holder_account(1).address and wallet_vote["choice_name"] == "Against"
