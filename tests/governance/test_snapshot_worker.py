@@ -12,7 +12,6 @@ file's author), a queue of the test's own.
 """
 
 import contextlib
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,14 +30,12 @@ from governance.models.snapshot import SnapshotApproval, SnapshotApprovalStatus,
 from governance.snapshot_approval import approval_calls
 from tests.governance.governors import dev_venue, frozen_document, make_publishable, mine
 from tests.recovery.workers import (
-    CELERY,
-    PROJECT_DIR,
     REDIS_URL,
     FaultDatabases,
     Worker,
     base_env,
     broker_available,
-    postgres_available,
+    migrated_databases,
     purge_queue,
     use_database,
     wait_for,
@@ -52,50 +49,10 @@ KILL_TIMEOUT = 60
 RUN_TIMEOUT = 120
 
 
-class SnapshotWorker(Worker):
-    """A worker that also imports ``governance.tasks_snapshot`` (whatever ``governance/tasks.py`` imports)."""
-
-    def start(self) -> "SnapshotWorker":
-        output = open(self.log, "ab")  # noqa: SIM115 - the process owns it
-        self.process = subprocess.Popen(
-            [
-                CELERY,
-                "-A",
-                "config",
-                "worker",
-                "--pool=solo",
-                "-c",
-                "1",
-                "-Q",
-                self.queue,
-                "-n",
-                f"{self.name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "INFO",
-            ],
-            env=self.env,
-            cwd=PROJECT_DIR,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        output.close()
-        return self
-
-
 @pytest.fixture(scope="module")
 def databases(anvil) -> Iterator[FaultDatabases]:
-    if not postgres_available():
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable: the worker-process tests need it (DEVELOPERS.md)")
-    dbs = FaultDatabases()
-    try:
-        dbs.create_template(base_env(database_url="", rpc_url=anvil.url, broker_url=REDIS_URL, queue="unused"))
+    with migrated_databases(anvil.url) as dbs:
         yield dbs
-    finally:
-        dbs.drop_all()
 
 
 @dataclass
@@ -110,7 +67,7 @@ class Harness:
         name = f"w{len(self.workers)}"
         env = base_env(database_url=self.database_url, rpc_url=self.rpc_url, broker_url=REDIS_URL, queue=self.queue)
         env["SNAPSHOT_AUTO_APPROVE"] = "1"
-        worker = SnapshotWorker(env, queue=self.queue, log=self.logs / f"{name}.log", name=name, failpoints=failpoints)
+        worker = Worker(env, queue=self.queue, log=self.logs / f"{name}.log", name=name, failpoints=failpoints)
         self.workers.append(worker)
         return worker.start()
 

@@ -37,7 +37,7 @@ from tests.recovery.workers import (
     base_env,
     broker_available,
     manage,
-    postgres_available,
+    migrated_databases,
     purge_queue,
     use_database,
     wait_for,
@@ -54,17 +54,8 @@ RUN_TIMEOUT = 120  # seconds for a restarted worker to complete the run
 
 @pytest.fixture(scope="module")
 def databases(anvil) -> Iterator[FaultDatabases]:
-    if not postgres_available():
-        pytest.fail(
-            "PostgreSQL on 127.0.0.1:5432 is not reachable: the worker-process fault tests need it "
-            "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
-        )
-    dbs = FaultDatabases()
-    try:
-        dbs.create_template(base_env(database_url="", rpc_url=anvil.url, broker_url=REDIS_URL, queue="unused"))
+    with migrated_databases(anvil.url) as dbs:
         yield dbs
-    finally:
-        dbs.drop_all()
 
 
 @dataclass

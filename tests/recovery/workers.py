@@ -140,6 +140,27 @@ def manage(args: list[str], *, env: dict[str, str], timeout: float = 120) -> sub
     return result
 
 
+@contextlib.contextmanager
+def migrated_databases(rpc_url: str) -> Iterator[FaultDatabases]:
+    """A migrated template on the fault tests' PostgreSQL for a test module; every copy dropped afterwards.
+
+    Fails (not skips) naming the command that starts PostgreSQL when it is not reachable.
+    """
+    import pytest
+
+    if not postgres_available():
+        pytest.fail(
+            "PostgreSQL on 127.0.0.1:5432 is not reachable: the worker-process tests need it "
+            "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
+        )
+    dbs = FaultDatabases()
+    try:
+        dbs.create_template(base_env(database_url="", rpc_url=rpc_url, broker_url=REDIS_URL, queue="unused"))
+        yield dbs
+    finally:
+        dbs.drop_all()
+
+
 class Worker:
     """One ``celery worker --pool=solo`` process consuming ``queue``; its output goes to ``log``."""
 
