@@ -197,57 +197,19 @@ def make_publishable(document: Any, deployment: Any, url: str) -> None:
 def seed_signed_votes(db_path: Path, *, proposal_id: str, count: int) -> int:
     """``count`` votes written straight into the hub's store, each a real signed ``Vote`` message.
 
-    ``python -m snapshothub seed-votes`` writes votes with random ids and signatures, which
-    Lifeboat's follower rightly refuses (the id must be the message's EIP-712 digest, the
-    signature the voter's); these are what a wallet signs: voter ``i``'s key is derived from
-    ``i``, its vote one second after the previous one, choices For, Against, Abstain in turn.
-    The voters hold no votes on chain, and their power on the hub is 0 as well, so the hub's
-    scores agree with Lifeboat's recount. Returns the number of votes written.
+    ``snapshothub.seed.seed_votes(signed=True)``: voter ``i``'s key derived from ``i``, its vote one
+    second after the previous one, choices For, Against, Abstain in turn, the id the message's
+    EIP-712 digest, the signature the voter's — what Lifeboat's follower checks and accepts. The
+    voters hold no votes on chain and their power on the hub is 0 too, so the hub's scores agree
+    with Lifeboat's recount. Returns the number of votes written.
     """
-    import coincurve
-    from eth_utils import keccak, to_checksum_address
-
-    from governance.snapshot_following import vote_digest
-    from governance.snapshot_messages import vote_message
     from snapshothub.evm import Evm
-    from snapshothub.hub import Hub, refresh_scores
-    from snapshothub.store import Store, dumps
+    from snapshothub.hub import Hub
+    from snapshothub.seed import seed_votes
+    from snapshothub.store import Store
 
     hub = Hub(store=Store(db_path), evm=Evm("http://127.0.0.1:1"), spaces={})
-    proposal = hub.store.read("SELECT space, start, strategies FROM proposals WHERE id = ?", (proposal_id,))[0]
-    zero = dumps(["0" for _ in json.loads(proposal["strategies"])])
-    votes, messages = [], []
-    for index in range(count):
-        key = coincurve.PrivateKey(keccak(b"lifeboat-bench-voter" + index.to_bytes(8, "big")))
-        voter = to_checksum_address(keccak(key.public_key.format(compressed=False)[1:])[-20:])
-        created = proposal["start"] + index
-        choice = (1, 2, 3)[index % 3]
-        message = vote_message(
-            voter=voter, space=proposal["space"], proposal=proposal_id, choice=choice, timestamp=created
-        )
-        digest = vote_digest(message)
-        signature = key.sign_recoverable(digest, hasher=None)
-        sig = "0x" + (signature[:64] + bytes([signature[64] + 27])).hex()
-        vote_id = "0x" + digest.hex()
-        ipfs = "bafkrei" + keccak(digest).hex()[:52]
-        votes.append(
-            (vote_id, ipfs, voter, created, proposal["space"], proposal_id, dumps(choice), message["metadata"], "",
-             message["app"], 0.0, zero, "final")
-        )  # fmt: skip
-        messages.append((vote_id, ipfs, voter, "0.1.4", created, proposal["space"], "vote", sig, "0x"))
-    with hub.store.write() as db:
-        db.executemany(
-            "INSERT INTO votes (id, ipfs, voter, created, space, proposal, choice, metadata, reason, app, vp, vp_raw, "
-            "vp_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            votes,
-        )
-        db.executemany(
-            "INSERT INTO messages (id, ipfs, address, version, timestamp, space, type, sig, receipt) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            messages,
-        )
-        refresh_scores(hub, db, proposal_id, final=False)
-    return count
+    return seed_votes(hub, proposal_id=proposal_id, count=count, signed=True)
 
 
 def _post(session: requests.Session, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--proposal", required=True)
     seed.add_argument("--count", type=int, required=True)
     seed.add_argument("--start-created", type=int, default=None, help="created of the first vote (default: start)")
+    seed.add_argument(
+        "--signed", action="store_true", help="real signed Vote messages (power 0) instead of random ids and signatures"
+    )
     return parser
 
 
@@ -92,7 +95,13 @@ def _serve(options: Any) -> int:
 def _seed(options: Any) -> int:
     hub = Hub(store=Store(options.db), evm=Evm("http://127.0.0.1:1"), spaces={})
     try:
-        count = seed_votes(hub, proposal_id=options.proposal, count=options.count, start_created=options.start_created)
+        count = seed_votes(
+            hub,
+            proposal_id=options.proposal,
+            count=options.count,
+            start_created=options.start_created,
+            signed=options.signed,
+        )
     except SeedError as error:
         sys.stderr.write(f"{error}\n")
         return 2
