@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from eth_utils import to_checksum_address
@@ -51,8 +52,8 @@ from recovery.exceptions import ChainUnavailable
 
 Progress = Callable[[str], None]
 
-# The sequencer refuses a posted body whose JSON.stringify is longer than this (snapshot-sequencer
-# src/ingestor.ts: ``if (JSON.stringify(body).length > 1e5) return Promise.reject('too large message')``).
+# The sequencer refuses, as "too large message", a posted body whose JSON text is longer than this many
+# UTF-16 units (snapshot-sequencer, src/ingestor.ts).
 MAX_MESSAGE_CHARS = 100_000
 # A space that imposes no voting period lets the author choose; Lifeboat then asks for three days.
 DEFAULT_VOTING_PERIOD_SECONDS = 3 * 24 * 3600
@@ -201,7 +202,8 @@ def _sign_and_store(
         )
     w3 = connect_chain(rpc_url=rpc_url, chain_id=venue.chain_id, subject=f"the Snapshot space {venue.space}")
     try:
-        head = w3.eth.get_block("latest")
+        # Voting power is read at a block past the confirmation depth, so a reorg cannot change it.
+        head = w3.eth.get_block(max(int(w3.eth.block_number) - settings.CONFIRMATION_DEPTH, 0))
     except (requests.RequestException, OSError, Web3RPCError, ValueError) as error:
         raise ChainUnavailable(
             f"the node at {redact_url(rpc_url)} did not answer for the head block: {error}"

@@ -60,6 +60,16 @@ def _hub_proposals(hub, space: str = SPACE_ID) -> list[dict]:
     return graphql(hub.graphql_url, PROPOSALS, {"space": space})["proposals"]
 
 
+def test_voting_power_is_read_past_the_confirmation_depth(ready, snapshot_hub, demo, anvil, w3, quick):
+    document, _ = ready
+    venue = _venue(snapshot_hub, demo, anvil)
+    quick.CONFIRMATION_DEPTH = 3
+    row = publish_to_snapshot(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)
+    assert row.status == "created"
+    assert row.snapshot == w3.eth.block_number - 3 == row.envelope["data"]["message"]["snapshot"]
+    assert row.snapshot_block_hash == w3.eth.get_block(row.snapshot)["hash"].to_0x_hex()
+
+
 def test_publish_end_to_end_then_again_answers_the_same_row(ready, snapshot_hub, demo, anvil, w3, quick):
     document, _ = ready
     venue = _venue(snapshot_hub, demo, anvil)
