@@ -59,6 +59,11 @@ def test_governance_owns_the_executor_and_the_timelock_has_no_other_admin(w3: We
     assert executor.functions.hasRole(executor.functions.APPROVER_ROLE().call(), demo.address("timelock")).call()
     assert executor.functions.hasRole(executor.functions.EXECUTOR_ROLE().call(), demo.executor).call()
     assert executor.functions.hasRole(executor.functions.GUARDIAN_ROLE().call(), demo.committee).call()
+    # The committee approves plans too: the dev chain's approver of passed Snapshot votes.
+    assert executor.functions.hasRole(executor.functions.APPROVER_ROLE().call(), demo.committee).call()
+    executor_admin = executor.functions.DEFAULT_ADMIN_ROLE().call()
+    assert executor.functions.hasRole(executor_admin, demo.address("timelock")).call()
+    assert not executor.functions.hasRole(executor_admin, demo.deployer).call()
     admin = timelock.functions.DEFAULT_ADMIN_ROLE().call()
     assert not timelock.functions.hasRole(admin, demo.deployer).call()
     assert timelock.functions.hasRole(timelock.functions.PROPOSER_ROLE().call(), governor.address).call()

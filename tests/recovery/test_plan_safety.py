@@ -101,7 +101,9 @@ def test_a_compiled_contract_name_still_decodes_and_a_path_in_a_plan_is_refused(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_plans_built_at_once_for_one_incident_get_versions_one_and_two_or_a_clean_conflict(anvil, exploited):
+def test_two_plans_built_at_once_for_one_incident_get_versions_one_and_two_or_a_clean_conflict(
+    anvil, exploited, chain_settings
+):
     analysis = _shares_analysis(anvil, exploited)
     budget = sum(-row.delta for row in analysis.accounts.filter(delta__lt=0)) // 3
     start = threading.Barrier(2)
