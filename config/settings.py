@@ -283,6 +283,8 @@ SNAPSHOT_HTTP_BACKOFF_SECONDS = float(os.environ.get("SNAPSHOT_HTTP_BACKOFF_SECO
 # approved on the RecoveryExecutor by the venue's approver unless SNAPSHOT_AUTO_APPROVE is off.
 SNAPSHOT_FOLLOW_INTERVAL_SECONDS = _env_int("SNAPSHOT_FOLLOW_INTERVAL_SECONDS", default=15)
 SNAPSHOT_AUTO_APPROVE = _env_bool("SNAPSHOT_AUTO_APPROVE", default=True)
+# Signed votes one voter may have Lifeboat forward to the sequencer per hour (the endpoint is open).
+SNAPSHOT_VOTES_PER_VOTER_PER_HOUR = _env_int("SNAPSHOT_VOTES_PER_VOTER_PER_HOUR", default=10)
 CELERY_BEAT_SCHEDULE["follow-snapshot-proposals"] = {
     "task": "governance.tasks_snapshot.follow_snapshot_proposals",
     "schedule": float(SNAPSHOT_FOLLOW_INTERVAL_SECONDS),

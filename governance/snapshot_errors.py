@@ -3,6 +3,8 @@
 Each helper module adds the classes it raises below its own heading.
 """
 
+from collections.abc import Mapping
+
 from rest_framework import status as http
 
 from config.errors import LifeboatError
@@ -152,3 +154,14 @@ class SnapshotVenueAmbiguous(LifeboatError):
 
     code = "snapshot_venue_ambiguous"
     status = http.HTTP_400_BAD_REQUEST
+
+
+class SnapshotVoteRateLimited(LifeboatError):
+    """Too many votes of one voter forwarded this hour (``SNAPSHOT_VOTES_PER_VOTER_PER_HOUR``); with Retry-After."""
+
+    code = "snapshot_vote_rate_limited"
+    status = http.HTTP_429_TOO_MANY_REQUESTS
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.detail["retry_after"])}

@@ -8,11 +8,15 @@ or EIP-1271 for a contract wallet, read from the chain), the voting window, and 
 venue's sequencer; a refusal there is answered with the sequencer's reason word for word.
 """
 
+import math
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 from eth_utils import is_hex, is_hex_address, to_checksum_address
 from web3 import Web3
 
@@ -21,10 +25,11 @@ from chain.errors import Reverted, RpcUnavailable
 from chain.proposing import node_errors
 from chain.transact import reverts_as_chain_errors
 from governance import snapshot_client
-from governance.models.snapshot import SnapshotProposal, SnapshotProposalStatus, SnapshotVote
+from governance.models.snapshot import SnapshotProposal, SnapshotProposalStatus, SnapshotVote, SnapshotVoteSubmission
 from governance.snapshot_errors import (
     SnapshotProposalNotFound,
     SnapshotVoteInvalid,
+    SnapshotVoteRateLimited,
     SnapshotVoteRefused,
 )
 from governance.snapshot_messages import (
@@ -45,6 +50,7 @@ from recovery.exceptions import ChainUnavailable
 __all__ = ["CHOICES", "submit_vote", "vote_typed_data"]
 
 CHOICES: dict[str, int] = {"for": FOR, "against": AGAINST, "abstain": ABSTAIN}
+RATE_WINDOW = timedelta(hours=1)  # SNAPSHOT_VOTES_PER_VOTER_PER_HOUR counts over this
 # EIP-1271: isValidSignature(bytes32,bytes) answers this selector for a valid signature.
 _EIP1271_MAGIC = bytes.fromhex("1626ba7e")
 _EIP1271_ABI = [
@@ -141,6 +147,7 @@ def submit_vote(*, snapshot_proposal_id: int, envelope: Mapping[str, Any], rpc_u
             voter=voter,
             snapshot=proposal.snapshot,
         )
+    _count_submission(proposal, voter=voter, vote_id=message_id(data))
     answer = snapshot_client.post_message(venue.sequencer_url, dict(envelope))
     vote_id = str(answer.get("id") or message_id(data))
     ipfs = str(answer.get("ipfs") or "")
@@ -160,6 +167,34 @@ def submit_vote(*, snapshot_proposal_id: int, envelope: Mapping[str, Any], rpc_u
         },
     )
     return {"id": vote_id, "ipfs": ipfs, "voter": voter, "choice": message["choice"], "vp": str(vp)}
+
+
+def _count_submission(proposal: SnapshotProposal, *, voter: str, vote_id: str) -> None:
+    """Record one forwarded vote of ``voter``, or ``SnapshotVoteRateLimited`` (429) past the hourly limit.
+
+    Counted only once the signature is the voter's: nobody else can spend a voter's allowance.
+    """
+    limit = settings.SNAPSHOT_VOTES_PER_VOTER_PER_HOUR
+    now = timezone.now()
+    with transaction.atomic():
+        recent = list(
+            SnapshotVoteSubmission.objects.select_for_update()
+            .filter(voter=voter, submitted_at__gte=now - RATE_WINDOW)
+            .order_by("submitted_at")
+            .values_list("submitted_at", flat=True)
+        )
+        if len(recent) >= limit:
+            oldest_counted = recent[len(recent) - limit] if limit > 0 else now
+            retry_after = max(1, math.ceil((oldest_counted + RATE_WINDOW - now).total_seconds()))
+            raise SnapshotVoteRateLimited(
+                f"{voter} has had {len(recent)} votes forwarded in the last hour, the most allowed "
+                f"(SNAPSHOT_VOTES_PER_VOTER_PER_HOUR={limit}); submit this one again in {retry_after} seconds, "
+                "or post it to the sequencer directly",
+                voter=voter,
+                limit=limit,
+                retry_after=retry_after,
+            )
+        SnapshotVoteSubmission.objects.create(proposal=proposal, voter=voter, vote_id=vote_id)
 
 
 def _choice(choice: int | str) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "SnapshotProposalStatus",
     "SnapshotVenue",
     "SnapshotVote",
+    "SnapshotVoteSubmission",
 ]
 
 
@@ -173,6 +174,23 @@ class SnapshotVote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.voter} chose {self.choice} on snapshot proposal {self.proposal_id}"
+
+
+class SnapshotVoteSubmission(models.Model):
+    """One signed vote a voter had Lifeboat forward (its signature checked first): what the per-voter
+    hourly limit (``SNAPSHOT_VOTES_PER_VOTER_PER_HOUR``) counts."""
+
+    proposal = models.ForeignKey(SnapshotProposal, on_delete=models.CASCADE, related_name="submissions")
+    voter = models.CharField(max_length=42)
+    vote_id = models.CharField(max_length=66)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["submitted_at", "pk"]
+        indexes = [models.Index(fields=["voter", "submitted_at"], name="governance_snapvote_rate")]
+
+    def __str__(self) -> str:
+        return f"vote {self.vote_id} by {self.voter} forwarded at {self.submitted_at}"
 
 
 class SnapshotApprovalStatus(models.TextChoices):

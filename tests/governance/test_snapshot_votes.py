@@ -215,6 +215,31 @@ def test_a_good_vote_is_forwarded_stored_and_counted_by_the_hub(anvil, on_hub):
     assert float(votes[0]["vp"]) > 0
 
 
+def test_a_voter_past_the_hourly_limit_gets_429_with_retry_after_and_nothing_is_forwarded(anvil, on_hub, settings):
+    from governance.snapshot_client import graphql
+    from governance.snapshot_errors import SnapshotVoteRateLimited
+
+    settings.SNAPSHOT_VOTES_PER_VOTER_PER_HOUR = 1
+    holder, other = holder_account(0), holder_account(1)
+    first = submit_vote(snapshot_proposal_id=on_hub.pk, envelope=signed_vote(on_hub, holder, "for"), rpc_url=anvil.url)
+    # A changed mind one second later: refused here, before the sequencer sees it.
+    again = signed_vote(on_hub, holder, "against", timestamp=int(time.time()) + 1)
+    with pytest.raises(SnapshotVoteRateLimited) as limited:
+        submit_vote(snapshot_proposal_id=on_hub.pk, envelope=again, rpc_url=anvil.url)
+    assert limited.value.status == 429 and 1 <= int(limited.value.headers["Retry-After"]) <= 3600
+    assert "SNAPSHOT_VOTES_PER_VOTER_PER_HOUR=1" in limited.value.message
+    votes = graphql(on_hub.venue.hub_url, VOTES_QUERY, {"proposal": on_hub.proposal_id})["votes"]
+    assert [(v["id"], v["choice"]) for v in votes] == [(first["id"], 1)]
+    # Another voter has an allowance of their own; a forged signature spends nobody's.
+    forged = signed_vote(on_hub, other, "for")
+    forged["sig"] = signed_vote(on_hub, holder, "for")["sig"]
+    with pytest.raises(SnapshotVoteInvalid):
+        submit_vote(snapshot_proposal_id=on_hub.pk, envelope=forged, rpc_url=anvil.url)
+    assert submit_vote(
+        snapshot_proposal_id=on_hub.pk, envelope=signed_vote(on_hub, other, "abstain"), rpc_url=anvil.url
+    )
+
+
 def test_a_sequencer_refusal_shows_its_reason(anvil, on_hub):
     from governance.snapshot_errors import SnapshotRefused
 
