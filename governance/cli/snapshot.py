@@ -279,7 +279,7 @@ def add_venue_parser(kinds: _SubParsersAction) -> None:
 def handle_add_venue(command: BaseCommand, options: dict[str, Any]) -> None:
     from django.conf import settings
 
-    from governance.apis_snapshot import SnapshotVenueOutput, snapshot_venue_arguments
+    from governance.apis_snapshot import snapshot_venue_arguments
     from governance.snapshot_venues import add_snapshot_venue
 
     arguments = snapshot_venue_arguments(
@@ -293,8 +293,25 @@ def handle_add_venue(command: BaseCommand, options: dict[str, Any]) -> None:
         }
     )
     command.stderr.write(f"reading the space {arguments['space']} from the hub {_redact(arguments['hub_url'])} ...")
-    venue = add_snapshot_venue(**arguments, rpc_url=settings.CHAIN_RPC_URL)
-    if options["json"]:
+    _show_venue(command, add_snapshot_venue(**arguments, rpc_url=settings.CHAIN_RPC_URL), json_output=options["json"])
+
+
+def handle_probe_venue(command: BaseCommand, *, venue_id: int, json_output: bool) -> None:
+    """`venue probe snapshot:ID|SPACE`: read the space again from its hub and update the venue."""
+    from django.conf import settings
+
+    from governance.snapshot_venues import probe_snapshot_venue
+
+    command.stderr.write(f"reading Snapshot venue {venue_id}'s space again ...")
+    _show_venue(
+        command, probe_snapshot_venue(venue_id=venue_id, rpc_url=settings.CHAIN_RPC_URL), json_output=json_output
+    )
+
+
+def _show_venue(command: BaseCommand, venue: Any, *, json_output: bool) -> None:
+    from governance.apis_snapshot import SnapshotVenueOutput
+
+    if json_output:
         _write_json(command, dict(SnapshotVenueOutput(venue).data))
         return
     command.stdout.write(describe_snapshot_venue(venue))

@@ -177,7 +177,14 @@ def test_venue_add_snapshot_takes_the_hub_from_its_options_and_lists_both_kinds(
     listed = _run("venue", "list").out
     assert f"venue {venue.pk}: governor" in listed and f"snapshot venue {space_venue.pk}" in listed
     assert [row["kind"] for row in json.loads(_run("venue", "list", "--json").out)] == ["governor", "snapshot"]
-    _no_secret(added.out + added.err + again.out + listed)
+    # `venue probe` reads a space again, named by its id or as snapshot:ID; an integer stays a governor.
+    probed = _run("venue", "probe", _space(hub))
+    assert probed.out.startswith(f"snapshot venue {space_venue.pk}: space {_space(hub)}") and "again" in probed.err
+    assert json.loads(_run("venue", "probe", f"snapshot:{space_venue.pk}", "--json").out)["id"] == space_venue.pk
+    assert _run("venue", "probe", str(venue.pk)).out.startswith(f"venue {venue.pk}: governor")
+    with pytest.raises(CommandError, match="no Snapshot venue for the space"):
+        _run("venue", "probe", "nobody.eth")
+    _no_secret(added.out + added.err + again.out + listed + probed.out + probed.err)
 
 
 def test_venue_add_snapshot_refuses_bad_input_in_one_line(hub, demo):

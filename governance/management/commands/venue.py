@@ -10,8 +10,8 @@ class Command(BaseCommand):
     help = (
         "Venues a proposal is put to: `venue add governor --chain-id N --governor ADDR --recovery-executor ADDR`, "
         "`venue add snapshot --space S [--sequencer URL] [--hub URL] --recovery-executor ADDR [--approver ADDR] "
-        "[--approver-kind key|safe]`, `venue list` (governors and Snapshot spaces), `venue probe ID` (read the "
-        "governor again). Uses CHAIN_RPC_URL."
+        "[--approver-kind key|safe]`, `venue list` (governors and Snapshot spaces), `venue probe ID|snapshot:ID|SPACE` "
+        "(read the governor or the space again). Uses CHAIN_RPC_URL."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,8 +28,8 @@ class Command(BaseCommand):
         snapshot_cli.add_venue_parser(kinds)
         lister = sub.add_parser("list", help="every venue")
         lister.add_argument("--json", action="store_true")
-        probe = sub.add_parser("probe", help="read a venue's governor again and update it")
-        probe.add_argument("venue_id", type=int)
+        probe = sub.add_parser("probe", help="read a venue's governor (or Snapshot space) again and update it")
+        probe.add_argument("venue_id", help="a governor venue's id, snapshot:ID or a Snapshot space id")
         probe.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -62,8 +62,12 @@ class Command(BaseCommand):
                     rpc_url=rpc_url,
                 )
             else:
-                self.stderr.write(f"probing venue {options['venue_id']} ...")
-                venue = services.probe_governor_venue(venue_id=options["venue_id"], rpc_url=rpc_url)
+                kind, venue_id = snapshot_cli.resolve_venue(options["venue_id"])
+                if kind == "snapshot":
+                    snapshot_cli.handle_probe_venue(self, venue_id=venue_id, json_output=options["json"])
+                    return
+                self.stderr.write(f"probing venue {venue_id} ...")
+                venue = services.probe_governor_venue(venue_id=venue_id, rpc_url=rpc_url)
         except LifeboatError as error:
             raise CommandError(error.message) from None
         if options["json"]:
