@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -125,6 +126,14 @@ def _celery_worker_session(django_db_blocker: object) -> Iterator[object]:
     # Messages left on the broker by an earlier session name rows and nodes of that session (ids
     # this session's database reuses, an anvil that is gone): this session's worker must not run them.
     app.control.purge()
+    if connection.vendor == "sqlite":
+        # The worker's threads and the test's share one in-memory SQLite database, whose table locks
+        # fail at once instead of waiting ("database table is locked" when a test reads a task's result
+        # while the worker writes another): results go through the broker's Redis instead.
+        broker = str(settings.CELERY_BROKER_URL)
+        app.conf.result_backend = broker if broker.startswith(("redis://", "rediss://")) else "rpc://"
+        app._backend_cache = None  # the backend already made from the old setting, in any thread
+        vars(app._local).pop("backend", None)
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20) as worker:
         yield worker
 
