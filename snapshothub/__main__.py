@@ -22,7 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the hub (sequencer at /, GraphQL at /graphql)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     serve.add_argument("--port", type=int, default=3400, help="port (0 picks a free one; default %(default)s)")
-    serve.add_argument("--rpc-url", required=True, help="the EVM node voting power and EIP-1271 are read from")
+    serve.add_argument(
+        "--rpc-url",
+        default=os.environ.get("SNAPSHOTHUB_RPC_URL", ""),
+        help="the EVM node voting power and EIP-1271 are read from (default: $SNAPSHOTHUB_RPC_URL, which keeps a "
+        "URL with credentials out of the process list)",
+    )
     serve.add_argument("--spaces", required=True, help="JSON file: a list of spaces")
     serve.add_argument("--db", required=True, help="sqlite3 file of the hub's messages, proposals and votes")
     serve.add_argument("--ready-file", default="", help="written with the base URL once listening")
@@ -51,6 +56,9 @@ def _serve(options: Any) -> int:
 
     if options.host not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(f"refusing to listen on {options.host}: the local hub listens on 127.0.0.1 only\n")
+        return 2
+    if not options.rpc_url:
+        sys.stderr.write("no node: give --rpc-url URL or set SNAPSHOTHUB_RPC_URL\n")
         return 2
     try:
         spaces = load_spaces(options.spaces)

@@ -76,8 +76,6 @@ class HubProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--rpc-url",
-            self.rpc_url,
             "--spaces",
             str(self.spaces_path),
             "--db",
@@ -104,6 +102,8 @@ class HubProcess:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")])),
+            # In the environment, not on the command line: `ps` shows every process's arguments.
+            "SNAPSHOTHUB_RPC_URL": self.rpc_url,
         }
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

@@ -126,6 +126,8 @@ def test_the_hub_process_stops_by_pid(anvil, demo):
     hub = HubProcess(anvil.url, [demo_space(demo)]).start()
     pid = hub.pid
     assert requests.get(hub.url + "/health", timeout=10).status_code == 200
+    # The node's URL (credentials and all, on a real one) is in its environment, not in `ps`.
+    assert anvil.url not in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     hub.stop()
     assert hub.process is not None and hub.process.returncode == 0
     with pytest.raises(ProcessLookupError):
