@@ -15,6 +15,7 @@ stdout, or to stderr with ``--json`` (stdout then holds only the JSON). URLs are
 import json
 import sys
 from argparse import Action, ArgumentParser, _SubParsersAction
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,8 @@ def describe_snapshot_status(proposal: Any, summary: dict[str, Any]) -> list[str
             f"  hub's scores: {scores} (total {proposal.scores_total or '-'}, {summary['scores_state'] or '-'})"
         )
     reached = "reached" if summary["quorum_met"] else "not reached"
-    lines.append(
-        f"  quorum: {summary['total']} of {summary['quorum']} (progress {summary['quorum_progress']}), {reached}"
-    )
+    share = Decimal(summary["quorum_progress"]) * 100
+    lines.append(f"  quorum: {summary['total']} of {summary['quorum']} voted ({share:.2f}% of it), {reached}")
     outcome = summary.get("outcome")
     reason = summary.get("outcome_reason")
     lines.append(
