@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "recovery",
     "proposals",
     "governance",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import errors
@@ -47,6 +47,7 @@ urlpatterns = [
     *apis_snapshot.urlpatterns,
     *apis_execution.urlpatterns,
     *apis_verification.urlpatterns,
+    path("", include("web.urls")),
     # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).
     re_path(r"^api/", errors.api_not_found),
 ]

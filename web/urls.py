@@ -1,0 +1,3 @@
+"""The pages' URLs; each module of views adds its own list here."""
+
+urlpatterns: list = []
