@@ -1,3 +1,6 @@
 """The pages' URLs; each module of views adds its own list here."""
 
+from web import urls_siwe
+
 urlpatterns: list = []
+urlpatterns += urls_siwe.urlpatterns

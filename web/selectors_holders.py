@@ -1,0 +1,474 @@
+"""Reads behind the holders' pages: the proposals list, a proposal page, its affected accounts and "my account".
+
+Everything here reads the database the services wrote; the only chain reads are the live quorum
+and clock of a governor publication (``governor_venue_status``), with a short timeout and no retry
+so a slow node never holds a page. Amounts stay ``int`` in base units; the views format them.
+
+The affected accounts of a plan asset are its analysis's losers (``AccountImpact`` rows with
+``delta < 0``), largest loss first: ``impact_delta`` (analysis, asset, kind, delta) serves that
+order and the page's ``LIMIT/OFFSET``; an address-prefix search is a few index ranges on
+``one_row_per_account_asset`` (analysis, account, ...). Neither reads the plan's rows in Python.
+"""
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import product
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet, Value
+from django.db.models.fields import CharField
+from eth_utils import to_checksum_address
+
+from chain.errors import ChainError
+from chain.governor import TIMESTAMP_CLOCK_MODE
+from chain.logs import RawRpc
+from chain.votes import read_quorum_and_clock
+from governance.following_selectors import stored_tally
+from governance.models import Publication, PublicationStatus, SnapshotProposal, SnapshotProposalStatus
+from governance.snapshot_following import snapshot_proposal_summary
+from proposals.models import ProposalDocument, Rehearsal, RehearsalStatus
+from recovery.models import AccountImpact, Allocation, ImpactKind, PlanAsset
+from recovery.selectors import account_position
+
+PROPOSALS_PER_PAGE = 20
+ACCOUNTS_PER_PAGE = 50
+# A prefix search expands the case of at most this many hex letters into index ranges (2**5 = 32
+# ranges); the rest of the prefix is matched on the few rows those ranges hold.
+_CASE_EXPANDED_LETTERS = 5
+_PREFIX = re.compile(r"^(?:0[xX])?([0-9a-fA-F]{0,40})$")
+_ADDRESS = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
+# A page's chain read gives up fast: the page shows the stored facts without it.
+_PAGE_RPC_TIMEOUT = 3
+
+
+class InvalidSearch(ValueError):
+    """The accounts search is not the start of an address (0x and hex digits)."""
+
+
+# --- the proposals list ---
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    """One venue a document is published on, as a page shows it."""
+
+    kind: str  # governor or snapshot
+    venue: str  # the governor's name or the Snapshot space
+    proposal_id: str
+    state: str
+    for_votes: int
+    against_votes: int
+    abstain_votes: int
+    quorum: int | None  # base units; None when unknown
+    quorum_counted: int
+    quorum_progress_percent: int | None  # 0..100, floored; None when the quorum is unknown
+    quorum_reached: bool | None
+    time_left: str  # e.g. "2 h 5 min left", "ended", "ends at block 120"
+    votes: int
+    outcome: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalRow:
+    document_id: int
+    title: str
+    plan_version: int
+    created_at: datetime
+    venue: VenueStatus
+
+
+def list_published_proposals(*, page: str | int | None) -> tuple[Page, list[ProposalRow]]:
+    """One page of every published proposal (governor publications and Snapshot proposals), newest first.
+
+    Published means created on chain or on the hub; a publication still sending or failed is not
+    shown. ``page`` is the raw query value: anything that is not a page number gives the first or
+    last page (``Paginator.get_page``).
+    """
+    governor = (
+        Publication.objects.filter(status=PublicationStatus.CREATED)
+        .annotate(kind=Value("governor", output_field=CharField()))
+        .values_list("created_at", "pk", "kind")
+        .order_by()
+    )
+    snapshot = (
+        SnapshotProposal.objects.filter(status=SnapshotProposalStatus.CREATED)
+        .annotate(kind=Value("snapshot", output_field=CharField()))
+        .values_list("created_at", "pk", "kind")
+        .order_by()
+    )
+    union = governor.union(snapshot, all=True).order_by("-created_at", "-pk")
+    current = Paginator(union, PROPOSALS_PER_PAGE).get_page(page)
+    keys = list(current.object_list)
+    publications = Publication.objects.select_related("venue", "document", "document__incident").in_bulk(
+        [pk for _, pk, kind in keys if kind == "governor"]
+    )
+    snapshots = SnapshotProposal.objects.select_related("venue", "document", "document__incident").in_bulk(
+        [pk for _, pk, kind in keys if kind == "snapshot"]
+    )
+    now = int(time.time())
+    rows = []
+    for created_at, pk, kind in keys:
+        row = publications[pk] if kind == "governor" else snapshots[pk]
+        status = governor_venue_status(row, live=False) if kind == "governor" else snapshot_venue_status(row, now=now)
+        rows.append(
+            ProposalRow(
+                document_id=row.document_id,
+                title=row.document.incident.title,
+                plan_version=row.document.version,
+                created_at=created_at,
+                venue=status,
+            )
+        )
+    return current, rows
+
+
+def governor_venue_status(publication: Publication, *, live: bool) -> VenueStatus:
+    """A governor publication's stored state and tally; with ``live``, the quorum and clock read at the head.
+
+    Without ``live`` (the list), the quorum is the venue's probed one and the time left is counted
+    from the last followed block (block clock) or from now (timestamp clock). GovernorCountingSimple
+    counts For and Abstain towards the quorum.
+    """
+    venue = publication.venue
+    tally = stored_tally(publication)
+    timestamp_clock = venue.clock_mode.startswith(TIMESTAMP_CLOCK_MODE)
+    quorum: int | None = int(venue.quorum)
+    clock: int | None = None
+    if live and publication.vote_start is not None:
+        quorum, clock = _read_quorum_and_clock(governor=venue.governor, timepoint=publication.vote_start)
+    if clock is None:
+        clock = int(time.time()) if timestamp_clock else publication.followed_block
+    counted = tally.for_votes + tally.abstain_votes
+    return VenueStatus(
+        kind="governor",
+        venue=venue.name,
+        proposal_id="" if publication.proposal_id is None else str(publication.proposal_id),
+        state=publication.state or "pending",
+        for_votes=tally.for_votes,
+        against_votes=tally.against_votes,
+        abstain_votes=tally.abstain_votes,
+        quorum=quorum,
+        quorum_counted=counted,
+        quorum_progress_percent=_percent(counted, quorum),
+        quorum_reached=None if quorum is None else counted >= quorum,
+        time_left=_governor_time_left(publication, clock=clock, timestamp_clock=timestamp_clock),
+        votes=publication.votes.count(),
+    )
+
+
+def snapshot_venue_status(proposal: SnapshotProposal, *, now: int | None = None) -> VenueStatus:
+    """A Snapshot proposal's state, Lifeboat's own tally and the space's quorum (``snapshot_proposal_summary``)."""
+    summary = snapshot_proposal_summary(proposal, now=now)
+    quorum, total = int(summary["quorum"]), int(summary["total"])
+    state = summary["state"]
+    if state == "closed" or summary["seconds_left"] == 0:
+        left = "ended"
+    elif state == "pending":
+        left = f"starts in {_duration(summary['seconds_left'])}"
+    else:
+        left = f"{_duration(summary['seconds_left'])} left"
+    return VenueStatus(
+        kind="snapshot",
+        venue=proposal.venue.space,
+        proposal_id=proposal.proposal_id,
+        state=state,
+        for_votes=int(summary["tally"]["for"]),
+        against_votes=int(summary["tally"]["against"]),
+        abstain_votes=int(summary["tally"]["abstain"]),
+        quorum=quorum,
+        quorum_counted=total,
+        quorum_progress_percent=_percent(total, quorum),
+        quorum_reached=summary["quorum_met"],
+        time_left=left,
+        votes=summary["votes"],
+        outcome=summary["outcome"] or "",
+    )
+
+
+def _read_quorum_and_clock(*, governor: str, timepoint: int) -> tuple[int | None, int | None]:
+    try:
+        with RawRpc(settings.CHAIN_RPC_URL, timeout=_PAGE_RPC_TIMEOUT, retries=0) as rpc:
+            return read_quorum_and_clock(rpc, governor=governor, timepoint=timepoint)
+    except ChainError:
+        return None, None  # the page shows the stored tally; the quorum and clock stay unknown
+
+
+def _governor_time_left(publication: Publication, *, clock: int | None, timestamp_clock: bool) -> str:
+    end = publication.vote_end
+    if end is None:
+        return "not followed yet"
+    if publication.state and publication.state not in ("pending", "active"):
+        return "ended"
+    if clock is None:
+        return f"ends at {'time' if timestamp_clock else 'block'} {end:,}"
+    left = max(end - clock, 0)
+    if left == 0:
+        return "ended"
+    if timestamp_clock:
+        return f"{_duration(left)} left"
+    return f"{left:,} block{'s' if left != 1 else ''} left (ends at block {end:,})"
+
+
+def _duration(seconds: int) -> str:
+    days, rest = divmod(max(seconds, 0), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+def _percent(counted: int, quorum: int | None) -> int | None:
+    if quorum is None:
+        return None
+    if quorum == 0:
+        return 100
+    return min(counted * 100 // quorum, 100)
+
+
+# --- one proposal ---
+
+
+@dataclass(frozen=True, slots=True)
+class AssetTotals:
+    asset: str
+    decimals: int | None
+    losers: int | None
+    total_losses: int | None
+    total_claims: int
+    total_allocated: int
+    budget: int | None  # None: full claims
+    recipients: int | None
+    dust_count: int
+    dust_total: int
+    payout_token: str
+    batch_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramBin:
+    """Losses ``low <= loss < high`` (base units) and how many accounts lost that much."""
+
+    low: int
+    high: int
+    accounts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    document: ProposalDocument
+    body: dict[str, Any]  # the canonical JSON, parsed
+    assets: list[AssetTotals]
+    venues: list[VenueStatus]
+    rehearsal: Rehearsal | None
+
+
+def find_proposal(*, proposal_id: int) -> ProposalDocument | None:
+    """The document with its plan and incident, or None."""
+    return ProposalDocument.objects.select_related("plan", "incident").filter(pk=proposal_id).first()
+
+
+def proposal_view(document: ProposalDocument) -> ProposalView:
+    """What the proposal page shows of ``document``: its JSON, per-asset totals, every venue's tally, the rehearsal.
+
+    Every venue the document is published on (created on chain or on the hub) is read, the
+    governor ones with their live quorum and clock.
+    """
+    body = json.loads(document.canonical_bytes)
+    impact = body.get("impact") or {}
+    assets = [
+        AssetTotals(
+            asset=entry["asset"],
+            decimals=entry.get("decimals"),
+            losers=(impact.get(entry["asset"]) or {}).get("losers"),
+            total_losses=_int_or_none((impact.get(entry["asset"]) or {}).get("total_losses")),
+            total_claims=int(entry["total_claims"]),
+            total_allocated=int(entry["total_allocated"]),
+            budget=_int_or_none(entry.get("budget")),
+            recipients=entry.get("recipients"),
+            dust_count=entry.get("dust_count", 0),
+            dust_total=int(entry.get("dust_total", "0")),
+            payout_token=entry.get("payout_token", entry["asset"]),
+            batch_count=entry.get("batch_count", 0),
+        )
+        for entry in body.get("assets", [])
+    ]
+    publications = (
+        Publication.objects.select_related("venue")
+        .filter(document=document, status=PublicationStatus.CREATED)
+        .order_by("pk")
+    )
+    snapshots = (
+        SnapshotProposal.objects.select_related("venue")
+        .filter(document=document, status=SnapshotProposalStatus.CREATED)
+        .order_by("pk")
+    )
+    now = int(time.time())
+    venues = [governor_venue_status(row, live=True) for row in publications]
+    venues += [snapshot_venue_status(row, now=now) for row in snapshots]
+    rehearsal = latest_rehearsal(document)
+    return ProposalView(document=document, body=body, assets=assets, venues=venues, rehearsal=rehearsal)
+
+
+def asset_decimals(document: ProposalDocument) -> dict[str, int | None]:
+    """Each asset's decimals as the document states them."""
+    return {entry["asset"]: entry.get("decimals") for entry in json.loads(document.canonical_bytes).get("assets", [])}
+
+
+def latest_rehearsal(document: ProposalDocument) -> Rehearsal | None:
+    """The newest finished rehearsal of ``document`` (passed, failed or error), or None."""
+    finished = (RehearsalStatus.PASSED, RehearsalStatus.FAILED, RehearsalStatus.ERROR)
+    return (
+        Rehearsal.objects.filter(proposal=document, status__in=finished)
+        .defer("report")
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def loss_histogram(*, analysis_id: int, asset: str) -> list[HistogramBin]:
+    """The asset's losses in decades of base units (10**k <= loss < 10**(k+1)), smallest first.
+
+    Three indexed queries: the largest and smallest loss (the two ends of ``impact_delta``), then
+    one count per decade between them, filtered on the same index range.
+    """
+    losers = _losers(analysis_id=analysis_id, asset=asset)
+    largest = losers.order_by("delta").values_list("delta", flat=True).first()
+    if largest is None:
+        return []
+    smallest = losers.order_by("-delta").values_list("delta", flat=True).first()
+    low, high = len(str(-smallest)) - 1, len(str(-largest)) - 1
+    decades = range(low, high + 1)
+    counts = losers.aggregate(
+        **{f"d{k}": Count("pk", filter=Q(delta__lte=-(10**k), delta__gt=-(10 ** (k + 1)))) for k in decades}
+    )
+    return [HistogramBin(10**k, 10 ** (k + 1), counts[f"d{k}"]) for k in range(low, high + 1)]
+
+
+def _losers(*, analysis_id: int, asset: str) -> QuerySet[AccountImpact]:
+    return AccountImpact.objects.filter(analysis_id=analysis_id, asset=asset, kind=ImpactKind.BALANCE, delta__lt=0)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+# --- the affected accounts ---
+
+
+@dataclass(frozen=True, slots=True)
+class AffectedAccount:
+    account: str
+    before: int
+    after: int
+    loss: int
+    claim: int | None  # None: no allocation row (excluded, or under the dust threshold)
+    allocation: int | None
+
+
+def get_plan_asset(*, plan_id: int, asset: str | None) -> PlanAsset | None:
+    """The plan's asset named ``asset`` (any case), or its first asset when ``asset`` is empty; None when none."""
+    rows = PlanAsset.objects.filter(plan_id=plan_id).only("pk", "plan_id", "asset", "payout_token").order_by("pk")
+    if not asset:
+        return rows.first()
+    return rows.filter(asset__iexact=asset).first()
+
+
+def parse_address_prefix(text: str) -> str:
+    """The lowercase hex digits of an address prefix (``0xAbC`` -> ``abc``); ``InvalidSearch`` when it is not one."""
+    match = _PREFIX.match(text.strip())
+    if match is None:
+        raise InvalidSearch("search by the start of an address: 0x followed by up to 40 hex digits (0-9, a-f)")
+    return match.group(1).lower()
+
+
+def list_affected_accounts(*, analysis_id: int, asset: str, prefix: str = "") -> QuerySet[AccountImpact]:
+    """The asset's losers in the analysis, largest loss first (ties by account), whose address starts with ``prefix``.
+
+    ``prefix`` is lowercase hex without 0x (``parse_address_prefix``). Addresses are stored
+    EIP-55 checksummed, so a prefix matches whatever the case of its letters: the first
+    ``_CASE_EXPANDED_LETTERS`` letters are expanded into index ranges on (analysis, account),
+    and the whole prefix is then matched on the rows in them.
+    """
+    rows = _losers(analysis_id=analysis_id, asset=asset)
+    if len(prefix) == 40:
+        rows = rows.filter(account=to_checksum_address("0x" + prefix))
+    elif prefix:
+        rows = rows.filter(_prefix_ranges(prefix), account__istartswith="0x" + prefix)
+    return rows.only("account", "before", "after", "delta").order_by("delta", "account")
+
+
+def _prefix_ranges(prefix: str) -> Q:
+    """Index ranges covering every case of ``prefix``'s first letters: ``0x<variant> <= account < 0x<variant>z``.
+
+    ``z`` sorts after every hex digit and letter, bytewise and in PostgreSQL's collations alike.
+    """
+    head, letters = "", 0
+    for char in prefix:
+        if char.isalpha():
+            if letters == _CASE_EXPANDED_LETTERS:
+                break
+            letters += 1
+        head += char
+    choices = [(char, char.upper()) if char.isalpha() else (char,) for char in head]
+    ranges = Q()
+    for variant in product(*choices):
+        start = "0x" + "".join(variant)
+        ranges |= Q(account__gte=start, account__lt=start + "z")
+    return ranges
+
+
+def affected_accounts_page(
+    *, plan_asset: PlanAsset, analysis_id: int, prefix: str, page: str | int | None
+) -> tuple[Page, list[AffectedAccount]]:
+    """One page of ``list_affected_accounts`` with each account's claim and allocation in ``plan_asset``.
+
+    Two queries for the rows (the count and the page) and one for their allocations, by the
+    ``one_allocation_per_account`` index.
+    """
+    current = Paginator(
+        list_affected_accounts(analysis_id=analysis_id, asset=plan_asset.asset, prefix=prefix), ACCOUNTS_PER_PAGE
+    ).get_page(page)
+    impacts = list(current.object_list)
+    allocations = {
+        row.account: row
+        for row in Allocation.objects.filter(
+            plan_asset_id=plan_asset.pk, account__in=[row.account for row in impacts]
+        ).only("account", "claim", "amount")
+    }
+    rows = []
+    for row in impacts:
+        allocation = allocations.get(row.account)
+        rows.append(
+            AffectedAccount(
+                account=row.account,
+                before=int(row.before),
+                after=int(row.after),
+                loss=-int(row.delta),
+                claim=None if allocation is None else int(allocation.claim),
+                allocation=None if allocation is None else int(allocation.amount),
+            )
+        )
+    return current, rows
+
+
+# --- my account ---
+
+
+def parse_address(text: str) -> str | None:
+    """``text`` as an EIP-55 address when it is 0x and 40 hex digits, else None."""
+    return to_checksum_address(text) if _ADDRESS.match(text) else None
+
+
+def account_in_plan(*, plan_id: int, account: str) -> dict[str, Any] | None:
+    """The account's before, after, delta, allocation and proof per plan asset (``account_position``)."""
+    return account_position(plan_id=plan_id, account=account)

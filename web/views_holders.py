@@ -1,0 +1,208 @@
+"""The holders' read-only pages: the proposals list, a proposal page and "my account".
+
+Anyone may read them (no sign-in). They read through ``web/selectors_holders.py`` and only
+format: every amount is an integer of base units shown with thousands separators, and in token
+units beside it when the decimals are known (``format_units``: exact, no float). An unknown
+document, asset or address is a 404 page saying which; a malformed search a 400 page saying why.
+"""
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from proposals.document import format_units
+from web import selectors_holders as selectors
+from web.charts import Bar, bar_chart_svg
+
+
+def proposals_list(request: HttpRequest) -> HttpResponse:
+    """``/proposals/``: every published proposal, newest first, with venue, state, time left and tally."""
+    page, rows = selectors.list_published_proposals(page=request.GET.get("page"))
+    return render(
+        request,
+        "web/proposals_list.html",
+        {"page": page, "rows": [_proposal_row(row) for row in rows], "nav": "proposals"},
+    )
+
+
+def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """``/proposals/<id>/``: what happened, the content hash, totals, chart, changes, policy, tallies, accounts."""
+    document = selectors.find_proposal(proposal_id=proposal_id)
+    if document is None:
+        return _not_found(request, f"There is no proposal document {proposal_id}.")
+    view = selectors.proposal_view(document)
+    plan_asset = selectors.get_plan_asset(plan_id=document.plan_id, asset=request.GET.get("asset", ""))
+    if request.GET.get("asset") and plan_asset is None:
+        return _not_found(request, f"Proposal {proposal_id} pays no asset {request.GET['asset']}.")
+    decimals = {entry.asset: entry.decimals for entry in view.assets}
+    context: dict[str, Any] = {
+        "document": document,
+        "doc": view.body,
+        "document_url": reverse("proposal-document", args=[document.pk]),
+        "assets": [_asset_totals(entry) for entry in view.assets],
+        "charts": [
+            _loss_chart(analysis_id=document.plan.analysis_id, asset=entry.asset, decimals=entry.decimals, index=index)
+            for index, entry in enumerate(view.assets)
+        ],
+        "changes": view.body.get("parameter_changes", []),
+        "venues": [_venue(status) for status in view.venues],
+        "rehearsal": view.rehearsal,
+        "plan_assets": [entry.asset for entry in view.assets],
+        "nav": "proposals",
+    }
+    status = 200
+    if plan_asset is not None:
+        table, status = _accounts_table(request, document, plan_asset, decimals.get(plan_asset.asset))
+        context["table"] = table
+    return render(request, "web/proposal_detail.html", context, status=status)
+
+
+def proposal_account(request: HttpRequest, proposal_id: int, address: str) -> HttpResponse:
+    """``/proposals/<id>/accounts/<address>/``: before, after, delta, allocation and Merkle proof per asset."""
+    document = selectors.find_proposal(proposal_id=proposal_id)
+    if document is None:
+        return _not_found(request, f"There is no proposal document {proposal_id}.")
+    account = selectors.parse_address(address)
+    if account is None:
+        return _not_found(request, f"{address} is not an address: 0x followed by 40 hex digits.")
+    position = selectors.account_in_plan(plan_id=document.plan_id, account=account)
+    if position is None:
+        message = f"{account} is not affected by proposal {proposal_id}: it has no loss and no allocation."
+        return _not_found(request, message)
+    decimals = selectors.asset_decimals(document)
+    assets = [
+        {
+            **entry,
+            "before_text": _amount(int(entry["before"]), decimals.get(entry["asset"])),
+            "after_text": _amount(int(entry["after"]), decimals.get(entry["asset"])),
+            "delta_text": _amount(int(entry["delta"]), decimals.get(entry["asset"])),
+            "claim_text": _amount(int(entry["claim"]), decimals.get(entry["asset"])),
+            "allocation_text": _amount(int(entry["allocation"]), decimals.get(entry["asset"])),
+        }
+        for entry in position["assets"]
+    ]
+    return render(
+        request,
+        "web/proposal_account.html",
+        {"document": document, "account": account, "assets": assets},
+    )
+
+
+# --- formatting (presentation only) ---
+
+
+def _accounts_table(request: HttpRequest, document: Any, plan_asset: Any, decimals: int | None) -> tuple[dict, int]:
+    query = request.GET.get("q", "")
+    try:
+        prefix = selectors.parse_address_prefix(query)
+    except selectors.InvalidSearch as error:
+        return {"asset": plan_asset.asset, "q": query, "error": str(error), "rows": []}, 400
+    page, rows = selectors.affected_accounts_page(
+        plan_asset=plan_asset, analysis_id=document.plan.analysis_id, prefix=prefix, page=request.GET.get("page")
+    )
+    return {
+        "asset": plan_asset.asset,
+        "q": query,
+        "page": page,
+        "query": urlencode({"asset": plan_asset.asset, "q": query}) + "&",
+        "rows": [
+            {
+                "account": row.account,
+                "url": reverse("holder-proposal-account", args=[document.pk, row.account]),
+                "before": _amount(row.before, decimals),
+                "after": _amount(row.after, decimals),
+                "loss": _amount(row.loss, decimals),
+                "allocation": "none" if row.allocation is None else _amount(row.allocation, decimals),
+            }
+            for row in rows
+        ],
+    }, 200
+
+
+def _amount(value: int, decimals: int | None) -> str:
+    """Base units with separators, and the token amount when the decimals are known: ``1,500,000 (1.5)``."""
+    if decimals:
+        return f"{value:,} ({format_units(value, decimals)})"
+    return f"{value:,}"
+
+
+def _proposal_row(row: selectors.ProposalRow) -> dict[str, Any]:
+    return {
+        "document_id": row.document_id,
+        "url": reverse("holder-proposal", args=[row.document_id]),
+        "title": row.title,
+        "plan_version": row.plan_version,
+        "created_at": row.created_at,
+        "venue": _venue(row.venue),
+    }
+
+
+def _venue(status: selectors.VenueStatus) -> dict[str, Any]:
+    return {
+        "kind": "Governor" if status.kind == "governor" else "Snapshot",
+        "name": status.venue,
+        "proposal_id": status.proposal_id,
+        "state": status.state,
+        "for": f"{status.for_votes:,}",
+        "against": f"{status.against_votes:,}",
+        "abstain": f"{status.abstain_votes:,}",
+        "quorum": None if status.quorum is None else f"{status.quorum:,}",
+        "counted": f"{status.quorum_counted:,}",
+        "percent": status.quorum_progress_percent,
+        "reached": status.quorum_reached,
+        "time_left": status.time_left,
+        "votes": status.votes,
+        "outcome": status.outcome,
+    }
+
+
+def _asset_totals(entry: selectors.AssetTotals) -> dict[str, Any]:
+    return {
+        "asset": entry.asset,
+        "payout_token": entry.payout_token,
+        "losers": "unknown" if entry.losers is None else f"{entry.losers:,}",
+        "losses": "unknown" if entry.total_losses is None else _amount(entry.total_losses, entry.decimals),
+        "claims": _amount(entry.total_claims, entry.decimals),
+        "allocated": _amount(entry.total_allocated, entry.decimals),
+        "budget": "full claims" if entry.budget is None else _amount(entry.budget, entry.decimals),
+        "recipients": "unknown" if entry.recipients is None else f"{entry.recipients:,}",
+        "dust": f"{entry.dust_count:,} accounts, {_amount(entry.dust_total, entry.decimals)}",
+        "batches": entry.batch_count,
+    }
+
+
+def _loss_chart(*, analysis_id: int, asset: str, decimals: int | None, index: int) -> dict[str, Any]:
+    bins = selectors.loss_histogram(analysis_id=analysis_id, asset=asset)
+    unit = f"token units ({decimals} decimals)" if decimals else "base units"
+    rows = [
+        {
+            "low": _amount(b.low, decimals),
+            "high": _amount(b.high, decimals),
+            "accounts": f"{b.accounts:,}",
+            "label": f"{_short(b.low, decimals)} to {_short(b.high, decimals)}",
+        }
+        for b in bins
+    ]
+    total = sum(b.accounts for b in bins)
+    svg = bar_chart_svg(
+        [Bar(row["label"], b.accounts) for row, b in zip(rows, bins, strict=True)],
+        chart_id=f"loss-chart-{index}",
+        title=f"Losses of {asset}: accounts per size of loss",
+        description=(
+            f"{total:,} accounts lost {asset}. Each bar counts the accounts whose loss lies in one range, "
+            f"each range ten times the one before, in {unit}; the table below gives the same numbers."
+        ),
+        axis_label=f"loss, {unit}",
+    )
+    return {"asset": asset, "svg": svg, "rows": rows, "total": f"{total:,}"}
+
+
+def _short(value: int, decimals: int | None) -> str:
+    return format_units(value, decimals) if decimals else f"{value:,}"
+
+
+def _not_found(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "web/not_found.html", {"message": message}, status=404)
