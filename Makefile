@@ -8,9 +8,12 @@ NODE_STAMP := node_modules/.installed
 # Tests use a real broker: Redis unless CELERY_BROKER_URL says otherwise.
 TEST_BROKER ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test demo bench lint format contracts migrate clean
+.PHONY: install run test demo bench lint format contracts assets migrate clean
 
-install: $(VENV_STAMP) $(NODE_STAMP)
+# Debian's chromium drives the browser tests (Playwright with executable_path; never `playwright install`).
+CHROMIUM := /usr/bin/chromium
+
+install: $(VENV_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
 $(VENV_STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is not installed: install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -23,6 +26,17 @@ $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is not installed: apt-get install nodejs npm"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Idempotent: the binary's presence is the stamp.
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "Debian's chromium is missing (the browser tests need $(CHROMIUM)). As root, run:"; \
+		echo "  apt-get update && apt-get install -y --no-install-recommends chromium"; \
+		exit 1; \
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+	@test -x $(CHROMIUM) || { echo "apt-get installed chromium but $(CHROMIUM) is missing"; exit 1; }
 
 migrate: install
 	$(PY) manage.py migrate --noinput -v 0
@@ -49,6 +63,10 @@ format: install
 
 contracts: $(NODE_STAMP)
 	node contracts/build.mjs
+
+# The pages' JavaScript, bundled from npm packages and committed (tests/web/test_assets.py checks it is fresh).
+assets: $(NODE_STAMP)
+	node web/assets/build.mjs
 
 clean:
 	rm -rf var/celery var/*.sqlite3* var/devchain.json var/celerybeat-schedule* var/snapshothub.sqlite3* var/snapshothub.log var/snapshothub.ready

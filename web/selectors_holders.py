@@ -400,10 +400,14 @@ def list_affected_accounts(*, analysis_id: int, asset: str, prefix: str = "") ->
     and the whole prefix is then matched on the rows in them.
     """
     rows = _losers(analysis_id=analysis_id, asset=asset)
-    if len(prefix) == 40:
-        rows = rows.filter(account=to_checksum_address("0x" + prefix))
-    elif prefix:
-        rows = rows.filter(_prefix_ranges(prefix), account__istartswith="0x" + prefix)
+    if prefix:
+        if len(prefix) == 40:
+            matching = rows.filter(account=to_checksum_address("0x" + prefix))
+        else:
+            matching = rows.filter(_prefix_ranges(prefix), account__istartswith="0x" + prefix)
+        # Selected by key from a subquery: given the delta filter and a LIMIT, SQLite's planner
+        # walks all of ``impact_delta`` for the order instead of reading the few matching rows.
+        rows = AccountImpact.objects.filter(pk__in=matching.order_by().values("pk"))
     return rows.only("account", "before", "after", "delta").order_by("delta", "account")
 
 
