@@ -32,14 +32,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian chromium for the tests of this package.
+    """Headless Debian chromium for the tests of one module.
 
-    Package scope, not session: while Playwright's sync API runs, its event loop is marked as
-    running in this thread, and Django refuses ORM calls from a thread with a running loop
-    unless DJANGO_ALLOW_ASYNC_UNSAFE is set. The setting is made for these tests alone and
-    undone, with the browser, when the package ends.
+    Module scope, not session (nor "package": this folder has no ``__init__.py``, and pytest then
+    keeps a package-scoped fixture until the session ends): while Playwright's sync API runs, its
+    event loop is marked as running in this thread, and Django refuses ORM calls from a thread
+    with a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set. The setting is made for these
+    tests alone and undone, with the browser, when the module ends: it must never reach a later
+    test (``manage.py check --deploy`` refuses it).
     """
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (apt-get, as root)")
