@@ -13,7 +13,7 @@ TEST_BROKER ?= redis://127.0.0.1:6379/15
 # Debian's chromium drives the browser tests (Playwright with executable_path; never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 
-install: $(VENV_STAMP) $(NODE_STAMP) $(CHROMIUM)
+install: $(VENV_STAMP) $(NODE_STAMP)
 
 $(VENV_STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is not installed: install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -44,7 +44,8 @@ migrate: install
 run: install migrate
 	bin/run
 
-test: install
+# The browser tests need Debian's chromium: installed here (as root), not for `make run`.
+test: install $(CHROMIUM)
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER)} $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install

@@ -44,7 +44,7 @@ def browser() -> Iterator[Browser]:
     test (``manage.py check --deploy`` refuses it).
     """
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (apt-get, as root)")
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get, as root)")
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
