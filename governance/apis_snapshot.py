@@ -351,13 +351,7 @@ class SnapshotProposalDetailApi(APIView):
 
     @extend_schema(operation_id="snapshot_proposal_retrieve", responses=SnapshotProposalDetailOutput)
     def get(self, request: Request, snapshot_proposal_id: int) -> Response:
-        from governance.snapshot_following import snapshot_proposal_summary
-
-        proposal = _proposal(snapshot_proposal_id)
-        answer = dict(SnapshotProposalOutput(proposal).data)
-        answer["envelope"] = proposal.envelope
-        answer["summary"] = snapshot_proposal_summary(proposal)
-        return Response(answer)
+        return Response(_detail(_proposal(snapshot_proposal_id)))
 
 
 class SnapshotProposalVotesApi(APIView):
@@ -437,14 +431,11 @@ class SnapshotProposalFollowApi(APIView):
 
     @extend_schema(operation_id="snapshot_proposal_follow", request=None, responses=SnapshotProposalDetailOutput)
     def post(self, request: Request, snapshot_proposal_id: int) -> Response:
-        from governance.snapshot_following import follow_snapshot_proposal, snapshot_proposal_summary
+        from governance.snapshot_following import follow_snapshot_proposal
 
         _proposal(snapshot_proposal_id)
         proposal = follow_snapshot_proposal(snapshot_proposal_id=snapshot_proposal_id, rpc_url=settings.CHAIN_RPC_URL)
-        answer = dict(SnapshotProposalOutput(proposal).data)
-        answer["envelope"] = proposal.envelope
-        answer["summary"] = snapshot_proposal_summary(proposal)
-        return Response(answer)
+        return Response(_detail(proposal))
 
 
 class SnapshotProposalApproveApi(APIView):
@@ -481,6 +472,16 @@ class SnapshotProposalApprovalApi(APIView):
                 outcome=proposal.outcome,
             )
         return Response(SnapshotApprovalOutput(approval).data)
+
+
+def _detail(proposal: SnapshotProposal) -> dict[str, Any]:
+    """A proposal's row with its signed message and its summary (``SnapshotProposalDetailOutput``)."""
+    from governance.snapshot_following import snapshot_proposal_summary
+
+    answer = dict(SnapshotProposalOutput(proposal).data)
+    answer["envelope"] = proposal.envelope
+    answer["summary"] = snapshot_proposal_summary(proposal)
+    return answer
 
 
 urlpatterns: list[URLPattern] = [
