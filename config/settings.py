@@ -103,6 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.site",
             ],
         },
     },
@@ -140,6 +141,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The staff sign-in page (committee and executors); holders sign in with Ethereum instead.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 
 # --- Security: strict whenever DEBUG is off (`manage.py check --deploy` passes). ---

@@ -1,7 +1,10 @@
 """The pages' URLs; each module of views adds its own list here."""
 
-from web import urls_holders, urls_siwe
+from web import urls_accounts, urls_committee, urls_executor, urls_holders, urls_siwe
 
 urlpatterns: list = []
+urlpatterns += urls_accounts.urlpatterns
 urlpatterns += urls_siwe.urlpatterns
 urlpatterns += urls_holders.urlpatterns
+urlpatterns += urls_committee.urlpatterns
+urlpatterns += urls_executor.urlpatterns

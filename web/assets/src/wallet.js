@@ -4,7 +4,7 @@
 // Wallet calls go through the page's EIP-1193 provider (window.ethereum). verifyProof checks an
 // OpenZeppelin StandardMerkleTree proof in the page itself: the holder trusts their own browser's
 // keccak, not the server's word that the proof is good.
-import { concat, encodeAbiParameters, hexToBytes, isHex, keccak256 } from "viem";
+import { concat, encodeAbiParameters, encodeFunctionData, hexToBytes, isHex, keccak256, parseAbiItem } from "viem";
 
 /** A wallet or input problem, with a message the page can show as it is. */
 export class LifeboatError extends Error {
@@ -137,6 +137,68 @@ export function verifyProof(root, leafEncoding, value, proof) {
   return computed.toLowerCase() === root.toLowerCase();
 }
 
+/**
+ * Calldata for one function call: ``encodeCall("function castVote(uint256,uint8)", [id, 1n])``.
+ * Integers go in as BigInt or decimal strings (never Number: amounts exceed 2**53).
+ */
+export function encodeCall(signature, args) {
+  const item = parseAbiItem(signature.startsWith("function ") ? signature : `function ${signature}`);
+  return encodeFunctionData({ abi: [item], functionName: item.name, args });
+}
+
+/** Wait until the wallet's node has the receipt of ``hash``; returns it (status "0x1" = success). */
+export async function waitForReceipt(hash, { timeoutMs = 60000, intervalMs = 500 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const receipt = await request("eth_getTransactionReceipt", [hash]);
+    if (receipt) return receipt;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new LifeboatError(`No receipt for ${hash} after ${Math.round(timeoutMs / 1000)} s: check the wallet.`, {
+    code: "receipt_timeout",
+  });
+}
+
+function cookie(name) {
+  const found = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
+/**
+ * POST JSON to the site's own API with Django's CSRF token (the ``csrftoken`` cookie) and the
+ * session; returns the parsed answer, or throws a LifeboatError carrying the API's own message.
+ */
+export async function postJSON(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": cookie("csrftoken") },
+    body: JSON.stringify(body, (_key, value) => (typeof value === "bigint" ? value.toString() : value)),
+  });
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    answer = null;
+  }
+  if (!response.ok) {
+    const message = (answer && answer.error && answer.error.message) || `${response.status} ${response.statusText}`;
+    throw new LifeboatError(message, { code: (answer && answer.error && answer.error.code) || "http_error" });
+  }
+  return answer;
+}
+
+/** GET JSON from the site's own API; throws a LifeboatError with the API's message on a 4xx/5xx. */
+export async function getJSON(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const answer = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (answer && answer.error && answer.error.message) || `${response.status} ${response.statusText}`;
+    throw new LifeboatError(message, { code: (answer && answer.error && answer.error.code) || "http_error" });
+  }
+  return answer;
+}
+
 const Lifeboat = Object.freeze({
   LifeboatError,
   connect,
@@ -146,6 +208,10 @@ const Lifeboat = Object.freeze({
   sendTransaction,
   leafHash,
   verifyProof,
+  encodeCall,
+  waitForReceipt,
+  postJSON,
+  getJSON,
 });
 
 globalThis.Lifeboat = Lifeboat;

@@ -1,0 +1,5 @@
+"""The committee pages' URLs; ``web/urls.py`` adds this list to its own."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
