@@ -129,3 +129,14 @@ def axe(page: Page, *, impacts: tuple[str, ...] = ("serious", "critical")) -> li
         }"""
     )
     return [violation for violation in result if violation["impact"] in impacts]
+
+
+def staff_login(page: Page, app_url: str, username: str, password: str | None = None) -> None:
+    """Sign ``username`` in through the staff sign-in page (factories' ``PASSWORD`` unless given)."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{app_url}/login/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password or PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()

@@ -1,0 +1,5 @@
+"""The committee's proposal-document pages (freeze, preview, rehearsal, sign-off, publish); ``web/urls.py`` adds this list."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

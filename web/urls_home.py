@@ -1,0 +1,5 @@
+"""The home page and the role guides; ``web/urls.py`` adds this list to its own."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
