@@ -1,4 +1,4 @@
-"""The committee's proposal-document pages (freeze, preview, rehearsal, sign-off, publish); ``web/urls.py`` adds this list."""
+"""The committee's document pages (freeze, preview, rehearsal, sign-off, publish); web/urls.py adds this list."""
 
 from django.urls import path  # noqa: F401
 
