@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,6 +147,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+# WhiteNoise serves /static/ from the web process (gunicorn serves no files). DEBUG off: what
+# `manage.py collectstatic` put in STATIC_ROOT (each file gzipped beside it by the storage below),
+# listed once at start-up. DEBUG on, as here in the embedded mode and for the test suite (pytest
+# imports these settings, then turns DEBUG off at run time): the apps' static folders, looked up
+# at each request, so neither needs collectstatic. No manifest storage (hashed names): those two
+# never run collectstatic, so names stay plain and browsers keep a file WhiteNoise's default 60 s.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Security: strict whenever DEBUG is off (`manage.py check --deploy` passes). ---
 if not DEBUG:
@@ -263,6 +276,10 @@ CELERY_BEAT_SCHEDULE["advance-publications"] = {
 GOVERNANCE_AUTO_EXECUTE = _env_bool("GOVERNANCE_AUTO_EXECUTE", default=False)
 # Gasless ballots one voter may have relayed per hour.
 BALLOT_RELAY_PER_VOTER_PER_HOUR = _env_int("BALLOT_RELAY_PER_VOTER_PER_HOUR", default=5)
+# Sign-In-with-Ethereum nonces one client address may ask for per hour (then 429 with Retry-After).
+SIWE_NONCES_PER_IP_PER_HOUR = _env_int("SIWE_NONCES_PER_IP_PER_HOUR", default=60)
+# A refused CSRF check: JSON for /api/ and /auth/siwe/, a page otherwise.
+CSRF_FAILURE_VIEW = "web.csrf.csrf_failure"
 # Seconds a ballot relay waits for its receipt before answering 202 (the periodic task finishes it).
 BALLOT_RELAY_RECEIPT_TIMEOUT_SECONDS = _env_int("BALLOT_RELAY_RECEIPT_TIMEOUT_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["resume-ballot-relays"] = {

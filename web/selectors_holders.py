@@ -14,7 +14,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import product
 from typing import Any
 
@@ -27,6 +27,8 @@ from eth_utils import to_checksum_address
 from chain.errors import ChainError
 from chain.governor import TIMESTAMP_CLOCK_MODE
 from chain.logs import RawRpc
+from chain.payouts import PLAN_APPROVED, PLAN_CLOSED, PLAN_REVOKED, PULL, ClaimStatus, claim_status
+from chain.rpc import connect
 from chain.votes import read_quorum_and_clock
 from governance.following_selectors import stored_tally
 from governance.models import Publication, PublicationStatus, SnapshotProposal, SnapshotProposalStatus
@@ -476,3 +478,143 @@ def parse_address(text: str) -> str | None:
 def account_in_plan(*, plan_id: int, account: str) -> dict[str, Any] | None:
     """The account's before, after, delta, allocation and proof per plan asset (``account_position``)."""
     return account_position(plan_id=plan_id, account=account)
+
+
+def positions_in_published_proposals(*, account: str) -> list[tuple[ProposalDocument, dict[str, Any]]]:
+    """Every published document (on a governor or a Snapshot space) whose plan affects ``account``, newest first.
+
+    One query for the documents, then ``account_position``'s few indexed reads per document.
+    """
+    published = Q(pk__in=Publication.objects.filter(status=PublicationStatus.CREATED).values("document_id")) | Q(
+        pk__in=SnapshotProposal.objects.filter(status=SnapshotProposalStatus.CREATED).values("document_id")
+    )
+    documents = ProposalDocument.objects.filter(published).select_related("plan", "incident").order_by("-pk")
+    found = []
+    for document in documents:
+        position = account_position(plan_id=document.plan_id, account=account)
+        if position is not None:
+            found.append((document, position))
+    return found
+
+
+# --- the account page: the published roots and the pull claim's state on chain ---
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedAsset:
+    """What the frozen document states about one plan asset: the root a holder checks a proof against."""
+
+    asset: str
+    allocation_root: str
+    onchain_plan_id: int | None
+    decimals: int | None
+    payout_token: str
+    payout_decimals: int | None
+
+
+def published_assets(document: ProposalDocument) -> dict[str, PublishedAsset]:
+    """Each asset's entry in the frozen document (its canonical bytes, the ones the content hash covers)."""
+    body = json.loads(document.canonical_bytes)
+    return {
+        entry["asset"]: PublishedAsset(
+            asset=entry["asset"],
+            allocation_root=entry.get("allocation_root") or "",
+            onchain_plan_id=None if entry.get("onchain_plan_id") is None else int(entry["onchain_plan_id"]),
+            decimals=entry.get("decimals"),
+            payout_token=entry.get("payout_token") or "",
+            payout_decimals=entry.get("payout_decimals", entry.get("decimals")),
+        )
+        for entry in body.get("assets", [])
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimState:
+    """Whether one allocation of a plan can be claimed now, read on chain.
+
+    ``state``: ``claimable``, ``claimed``, ``push`` (the executor pays it), ``no_plan_id``,
+    ``not_approved``, ``revoked``, ``closed``, ``superseded``, ``past_deadline``, ``paused`` or
+    ``unavailable`` (the node did not answer); ``note`` says it in words.
+    """
+
+    state: str
+    note: str
+    delivery: str
+    executor: str = ""
+    plan_id: int | None = None
+    chain_id: int | None = None
+    claim_deadline: int | None = None
+    symbol: str = ""  # the payout token's, when it answers symbol()
+
+
+def claim_state(*, document: ProposalDocument, asset: str, leaf_index: int) -> ClaimState:
+    """The pull claim of the allocation at ``leaf_index`` of ``asset`` in the document's plan, as the chain sees it.
+
+    The RecoveryExecutor's ``claim`` refuses, in its order: a plan not approved (or superseded by a
+    later version), a paused contract, a plan that is not pull, a claim after the deadline, an
+    index already claimed. Anyone may send a claim; the tokens go to the allocation's account.
+    """
+    from recovery.execution import recovery_executor_of  # the execution module loads Celery tasks
+    from recovery.execution_errors import PlanNotApprovedOnChain
+
+    plan = document.plan
+    delivery = plan.delivery
+    if delivery != "pull":
+        return ClaimState("push", "The executor pays this plan in batches: there is nothing to claim.", delivery)
+    plan_asset = PlanAsset.objects.select_related("plan__incident").get(plan=plan, asset=asset)
+    if plan_asset.onchain_plan_id is None:
+        return ClaimState("no_plan_id", "This plan asset has no on-chain plan id yet: it cannot be claimed.", delivery)
+    plan_id = int(plan_asset.onchain_plan_id)
+    try:
+        executor = recovery_executor_of(plan_asset)
+    except PlanNotApprovedOnChain as error:
+        return ClaimState("not_approved", error.message, delivery, plan_id=plan_id)
+    base = {"delivery": delivery, "executor": executor, "plan_id": plan_id, "chain_id": plan.incident.chain_id}
+    try:
+        onchain = claim_status(
+            connect(settings.CHAIN_RPC_URL, timeout=_PAGE_RPC_TIMEOUT), executor, plan_id, leaf_index
+        )
+    except ChainError as error:
+        return ClaimState(
+            "unavailable", f"The chain could not be read just now ({error}): reload the page later.", **base
+        )
+    return _claim_state_in_words(onchain, base)
+
+
+def _claim_state_in_words(onchain: ClaimStatus, base: dict[str, Any]) -> ClaimState:
+    """The first of ``claim``'s checks that ``onchain`` fails, in words; ``claimable`` when none does.
+
+    A paid allocation says so first, and the lasting refusals (revoked, closed, superseded, past
+    the deadline) come before a pause, which may be lifted.
+    """
+    base = {**base, "claim_deadline": onchain.claim_deadline, "symbol": onchain.symbol}
+    deadline = onchain.claim_deadline
+    if onchain.claimed:
+        return ClaimState("claimed", "Already claimed: this allocation has been paid on chain.", **base)
+    if onchain.status == PLAN_REVOKED:
+        return ClaimState("revoked", "The plan was revoked on chain: it can no longer be claimed.", **base)
+    if onchain.status == PLAN_CLOSED:
+        return ClaimState("closed", "The plan is closed on chain: its claims have ended.", **base)
+    if onchain.status != PLAN_APPROVED:
+        return ClaimState(
+            "not_approved", "Not approved on chain yet: the claim opens once the vote's result is executed.", **base
+        )
+    if onchain.version != onchain.current_version:
+        return ClaimState(
+            "superseded",
+            f"A later version ({onchain.current_version}) of this plan replaced it on chain: claim there.",
+            **base,
+        )
+    if onchain.delivery != PULL:
+        return ClaimState("push", "The executor pays this plan in batches on chain: there is nothing to claim.", **base)
+    if onchain.timestamp > deadline:
+        return ClaimState(
+            "past_deadline", f"The claim deadline passed ({_utc(deadline)}): it can no longer be claimed.", **base
+        )
+    if onchain.paused:
+        return ClaimState("paused", "The RecoveryExecutor is paused: claims resume when it is unpaused.", **base)
+    return ClaimState("claimable", f"Open for claims until {_utc(deadline)}.", **base)
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -12,6 +12,7 @@ Without a statement the ABNF puts two empty lines between the address and ``URI:
 the same); a message with one is refused, as is any other deviation from the ABNF.
 """
 
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ NONCE_LIFETIME = timedelta(minutes=10)
 ISSUED_AT_SKEW = timedelta(minutes=1)
 # Spent and expired nonces are kept this long (a replay then reads "used", not "unknown"), then purged.
 NONCE_RETENTION = timedelta(days=1)
+# The window of the per-address nonce limit (SIWE_NONCES_PER_IP_PER_HOUR).
+RATE_WINDOW = timedelta(hours=1)
 
 _HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
 _SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*"
@@ -331,11 +334,38 @@ class _Lines:
 # --- Nonces and verification (the database; the chain only for a contract wallet) ---
 
 
-def issue_nonce(*, now: datetime) -> SiweNonce:
-    """A fresh nonce, valid ``NONCE_LIFETIME`` from ``now``; long-dead nonces are purged on the way."""
+class TooManyNonces(SiweError):
+    """Too many nonces asked from one client address this hour; answered with Retry-After."""
+
+    code = "siwe_rate_limited"
+    status = http.HTTP_429_TOO_MANY_REQUESTS
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.detail["retry_after"])}
+
+
+def issue_nonce(*, now: datetime, client_ip: str | None = None, per_hour: int | None = None) -> SiweNonce:
+    """A fresh nonce, valid ``NONCE_LIFETIME`` from ``now``; long-dead nonces are purged on the way.
+
+    With ``per_hour``, ``client_ip`` may have at most that many nonces issued in the last hour:
+    one more is ``TooManyNonces`` (429) with ``Retry-After``, the seconds until the oldest of them
+    leaves the hour. ``NONCE_RETENTION`` is longer than the hour, so the purge never hides one.
+    """
     SiweNonce.objects.filter(expires_at__lt=now - NONCE_RETENTION).delete()
+    if per_hour is not None and client_ip is not None:
+        recent = SiweNonce.objects.filter(client_ip=client_ip, issued_at__gt=now - RATE_WINDOW)
+        if recent.count() >= per_hour:
+            oldest = recent.order_by("issued_at").values_list("issued_at", flat=True).first()
+            wait = max(1, math.ceil(((oldest or now) + RATE_WINDOW - now).total_seconds()))
+            raise TooManyNonces(
+                f"too many sign-in attempts from this address: at most {per_hour} an hour; try again in {wait} s",
+                retry_after=wait,
+            )
     # 128 bits, alphanumeric as the ABNF requires.
-    return SiweNonce.objects.create(nonce=secrets.token_hex(16), issued_at=now, expires_at=now + NONCE_LIFETIME)
+    return SiweNonce.objects.create(
+        nonce=secrets.token_hex(16), issued_at=now, expires_at=now + NONCE_LIFETIME, client_ip=client_ip
+    )
 
 
 def verify(

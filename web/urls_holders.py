@@ -12,4 +12,5 @@ urlpatterns = [
         views_holders.proposal_account,
         name="holder-proposal-account",
     ),
+    path("me/", views_holders.my_account, name="holder-me"),
 ]

@@ -16,6 +16,7 @@ from django.urls import reverse
 from proposals.document import format_units
 from web import selectors_holders as selectors
 from web.charts import Bar, bar_chart_svg
+from web.views_siwe import holder_address
 
 
 def proposals_list(request: HttpRequest) -> HttpResponse:
@@ -61,7 +62,12 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 
 def proposal_account(request: HttpRequest, proposal_id: int, address: str) -> HttpResponse:
-    """``/proposals/<id>/accounts/<address>/``: before, after, delta, allocation and Merkle proof per asset."""
+    """``/proposals/<id>/accounts/<address>/``: position, allocation, proof (checked in the browser) and the claim.
+
+    The root a proof is checked against is the frozen document's (its canonical bytes, the ones
+    voted on). A pull plan's allocation gets a claim button when the chain says it can be claimed
+    now; otherwise the page says why not (already claimed, not approved yet, past the deadline...).
+    """
     document = selectors.find_proposal(proposal_id=proposal_id)
     if document is None:
         return _not_found(request, f"There is no proposal document {proposal_id}.")
@@ -72,23 +78,73 @@ def proposal_account(request: HttpRequest, proposal_id: int, address: str) -> Ht
     if position is None:
         message = f"{account} is not affected by proposal {proposal_id}: it has no loss and no allocation."
         return _not_found(request, message)
-    decimals = selectors.asset_decimals(document)
-    assets = [
-        {
-            **entry,
-            "before_text": _amount(int(entry["before"]), decimals.get(entry["asset"])),
-            "after_text": _amount(int(entry["after"]), decimals.get(entry["asset"])),
-            "delta_text": _amount(int(entry["delta"]), decimals.get(entry["asset"])),
-            "claim_text": _amount(int(entry["claim"]), decimals.get(entry["asset"])),
-            "allocation_text": _amount(int(entry["allocation"]), decimals.get(entry["asset"])),
-        }
-        for entry in position["assets"]
-    ]
+    published = selectors.published_assets(document)
+    assets = []
+    for entry in position["assets"]:
+        facts = published.get(entry["asset"])
+        decimals = facts.decimals if facts else None
+        row = {**entry, **_position_texts(entry, decimals)}
+        row["published_root"] = facts.allocation_root if facts else ""
+        row["root_differs"] = (
+            bool(facts) and (facts.allocation_root or "").lower() != (entry["allocation_root"] or "").lower()
+        )
+        if entry["leaf"] is not None and int(entry["allocation"]) > 0:
+            claim = selectors.claim_state(document=document, asset=entry["asset"], leaf_index=entry["leaf_index"])
+            payout_decimals = facts.payout_decimals if facts else None
+            units = format_units(int(entry["allocation"]), payout_decimals) if payout_decimals else entry["allocation"]
+            token = claim.symbol or f"of token {facts.payout_token if facts else ''}".strip()
+            row["claim"] = claim
+            row["claim_label"] = f"Claim {units} {token}"
+        assets.append(row)
     return render(
         request,
         "web/proposal_account.html",
-        {"document": document, "account": account, "assets": assets},
+        {"document": document, "account": account, "assets": assets, "nav": "proposals"},
     )
+
+
+def my_account(request: HttpRequest) -> HttpResponse:
+    """``/me/``: every published proposal affecting the signed-in holder, or the address searched for.
+
+    Not signed in and no search: a page saying how to sign in, with the search box (200, no
+    redirect). A search that is not an address: the form again with the message, 400.
+    """
+    query = request.GET.get("address", "").strip()
+    context: dict[str, Any] = {"query": query, "nav": "me"}
+    if "address" in request.GET:
+        account = selectors.parse_address(query)
+        if account is None:
+            context["error"] = f"{query or 'An empty search'} is not an address: 0x followed by 40 hex digits."
+            return render(request, "web/my_account.html", context, status=400)
+        context["searched"] = True
+    else:
+        account = holder_address(request)
+    if account is not None:
+        context["account"] = account
+        context["proposals"] = [
+            _account_in_proposal(document, position, account)
+            for document, position in selectors.positions_in_published_proposals(account=account)
+        ]
+    return render(request, "web/my_account.html", context)
+
+
+def _account_in_proposal(document: Any, position: dict[str, Any], account: str) -> dict[str, Any]:
+    decimals = selectors.asset_decimals(document)
+    return {
+        "document": document,
+        "url": reverse("holder-proposal-account", args=[document.pk, account]),
+        "assets": [{**entry, **_position_texts(entry, decimals.get(entry["asset"]))} for entry in position["assets"]],
+    }
+
+
+def _position_texts(entry: dict[str, Any], decimals: int | None) -> dict[str, str]:
+    return {
+        "before_text": _amount(int(entry["before"]), decimals),
+        "after_text": _amount(int(entry["after"]), decimals),
+        "delta_text": _amount(int(entry["delta"]), decimals),
+        "claim_text": _amount(int(entry["claim"]), decimals),
+        "allocation_text": _amount(int(entry["allocation"]), decimals),
+    }
 
 
 # --- formatting (presentation only) ---

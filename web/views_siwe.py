@@ -9,13 +9,15 @@ A signed-in holder is ``request.session["holder_address"]`` (EIP-55), not a Djan
 the shape of every other API error.
 """
 
+import ipaddress
 import json
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
@@ -49,6 +51,15 @@ def holder_address(request: HttpRequest) -> ChecksumAddress | None:
     return to_checksum_address(address) if address else None
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """The address the request came from, as the server saw it (``REMOTE_ADDR``; a proxy sets it right)."""
+    address = request.META.get("REMOTE_ADDR") or None
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
+
+
 def site_uri(request: HttpRequest) -> str:
     """The URI a sign-in message names: the site's root as this request reached it."""
     return request.build_absolute_uri("/")
@@ -70,7 +81,10 @@ def site_chain_id() -> int:
 @ensure_csrf_cookie
 @require_GET
 def nonce(request: HttpRequest) -> JsonResponse:
-    """A fresh nonce and the fields to sign; with ``?address=0x...`` the whole message text as well."""
+    """A fresh nonce and the fields to sign; with ``?address=0x...`` the whole message text as well.
+
+    At most ``SIWE_NONCES_PER_IP_PER_HOUR`` per client address: then 429 with ``Retry-After``.
+    """
     try:
         fields = _issue(request)
     except LifeboatError as error:
@@ -86,7 +100,7 @@ def _issue(request: HttpRequest) -> dict[str, Any]:
     moment = timezone.now()
     # Whole milliseconds: the message's times are written with three decimals.
     now = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-    issued = siwe.issue_nonce(now=now)
+    issued = siwe.issue_nonce(now=now, client_ip=client_ip(request), per_hour=settings.SIWE_NONCES_PER_IP_PER_HOUR)
     fields: dict[str, Any] = {
         "domain": request.get_host(),
         "uri": site_uri(request),
@@ -158,10 +172,18 @@ def _verify(request: HttpRequest) -> ChecksumAddress:
 
 @never_cache
 @require_POST
-def logout(request: HttpRequest) -> JsonResponse:
-    """Forget the signed-in holder (a committee member's Django login on the same session stays)."""
+def logout(request: HttpRequest) -> HttpResponse:
+    """Forget the signed-in holder (a committee member's Django login on the same session stays).
+
+    JSON ``{address: null}``; a plain form post with ``next`` (the header without JavaScript) is sent back there.
+    """
     request.session.pop(SESSION_KEY, None)
     request.session.cycle_key()
+    follow = request.POST.get("next")  # a form's field; a JSON body leaves request.POST empty
+    if follow is not None:
+        # The header's plain form (no JavaScript): back to the page it was on, if that is this site's.
+        safe = url_has_allowed_host_and_scheme(follow, allowed_hosts={request.get_host()}, require_https=False)
+        return HttpResponseRedirect(follow if safe else "/")
     return JsonResponse({"address": None})
 
 

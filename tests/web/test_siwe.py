@@ -374,7 +374,63 @@ def test_a_login_without_the_csrf_token_is_forbidden(browser: Client):
         content_type="application/json",
     )
     assert answer.status_code == 403
+    error = answer.json()["error"]
+    assert error["code"] == "csrf_failed" and "X-CSRFToken" in error["message"] and "csrftoken" in error["message"]
     assert "holder_address" not in browser.session
+    assert not SiweNonce.objects.filter(used_at__isnull=False).exists()  # the nonce was not spent
+
+
+def test_a_logout_without_the_csrf_token_is_forbidden_in_json_and_keeps_the_holder(browser: Client):
+    fields = browser.get("/auth/siwe/nonce/", {"address": HOLDER}).json()
+    assert _login(browser, {"message": fields["message"], "signature": sign(fields["message"])}).status_code == 200
+    answer = browser.post("/auth/siwe/logout/")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "csrf_failed"
+    assert browser.session["holder_address"] == HOLDER
+
+
+def test_a_page_form_without_the_csrf_token_gets_a_page_saying_to_reload(browser: Client):
+    answer = browser.post("/login/", {"username": "someone", "password": "x"})
+    assert answer.status_code == 403 and answer["Content-Type"].startswith("text/html")
+    text = answer.content.decode()
+    assert "Reload the page and try again" in text and "csrf_failed" not in text
+
+
+def test_the_headers_sign_out_form_without_javascript_goes_back_to_the_page(browser: Client):
+    fields = browser.get("/auth/siwe/nonce/", {"address": HOLDER}).json()
+    assert _login(browser, {"message": fields["message"], "signature": sign(fields["message"])}).status_code == 200
+    token = browser.cookies["csrftoken"].value
+    answer = browser.post("/auth/siwe/logout/", {"next": "/proposals/", "csrfmiddlewaretoken": token})
+    assert answer.status_code == 302 and answer["Location"] == "/proposals/"
+    assert "holder_address" not in browser.session
+    fields = browser.get("/auth/siwe/nonce/", {"address": HOLDER}).json()
+    assert _login(browser, {"message": fields["message"], "signature": sign(fields["message"])}).status_code == 200
+    token = browser.cookies["csrftoken"].value
+    elsewhere = browser.post("/auth/siwe/logout/", {"next": "https://evil.example/", "csrfmiddlewaretoken": token})
+    assert elsewhere.status_code == 302 and elsewhere["Location"] == "/"
+
+
+def test_nonces_are_limited_per_client_address_with_retry_after(browser: Client, settings):
+    settings.SIWE_NONCES_PER_IP_PER_HOUR = 3
+    for _ in range(3):
+        assert browser.get("/auth/siwe/nonce/").status_code == 200
+    refused = browser.get("/auth/siwe/nonce/", REMOTE_ADDR="127.0.0.1")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "siwe_rate_limited"
+    assert 3500 <= int(refused["Retry-After"]) <= 3600
+    assert SiweNonce.objects.count() == 3  # nothing issued
+    other = browser.get("/auth/siwe/nonce/", REMOTE_ADDR="10.0.0.7")
+    assert other.status_code == 200  # another address has its own allowance
+    # An hour later the first three have left the window.
+    SiweNonce.objects.filter(client_ip="127.0.0.1").update(issued_at=datetime.now(UTC) - timedelta(hours=1, seconds=1))
+    assert browser.get("/auth/siwe/nonce/").status_code == 200
+
+
+def test_issuing_a_nonce_purges_the_long_dead_ones(db: None):
+    old = siwe.issue_nonce(now=NOW - siwe.NONCE_RETENTION - siwe.NONCE_LIFETIME - timedelta(seconds=1))
+    recent = siwe.issue_nonce(now=NOW - timedelta(hours=2))
+    siwe.issue_nonce(now=NOW)
+    assert not SiweNonce.objects.filter(pk=old.pk).exists()
+    assert SiweNonce.objects.filter(pk=recent.pk).exists()
 
 
 @pytest.mark.parametrize(
