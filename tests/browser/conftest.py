@@ -138,5 +138,5 @@ def staff_login(page: Page, app_url: str, username: str, password: str | None = 
     page.goto(f"{app_url}/login/")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(password or PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_load_state()
