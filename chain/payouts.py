@@ -33,10 +33,14 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import BadFunctionCallOutput, Web3Exception
 
-from chain.artifacts import load_artifact
+from chain.artifacts import bind, load_artifact
 from chain.errors import ChainError, RpcError
 from chain.logs import TRANSFER_TOPIC, ZERO_ADDRESS, RawRpc, address_topic, collector_paused, scan_raw_logs
+from chain.proposing import node_errors
+from chain.transact import reverts_as_chain_errors
 
 RESTITUTE, RESTORE = 0, 1
 PUSHED, CREDITED, CLAIMED = "pushed", "credited", "claimed"
@@ -299,6 +303,89 @@ def token_deltas_in_blocks(
     finally:
         if owned:
             rpc.close()
+
+
+# RecoveryExecutor.PlanStatus values, and its pull delivery.
+PLAN_NONE, PLAN_APPROVED, PLAN_REVOKED, PLAN_CLOSED = 0, 1, 2, 3
+PULL = 2
+# getPlan's fields by position: (root, token, mode, delivery, status, batchCount, incidentKey,
+# version, claimDeadline, budget, paid).
+_TOKEN, _DELIVERY, _STATUS, _INCIDENT_KEY, _VERSION, _DEADLINE = 1, 3, 4, 6, 7, 8
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimStatus:
+    """What a RecoveryExecutor's ``claim`` checks for one allocation of a plan, read at one block.
+
+    ``status`` is the plan's PlanStatus (``PLAN_NONE`` for an unused id: every other field is then
+    zero); ``version`` the plan's and ``current_version`` its incident's latest (they differ once
+    a later version superseded the plan); ``timestamp`` the block's, the clock ``claim_deadline``
+    is checked against; ``symbol`` the plan token's ``symbol()``, "" when it has none.
+    """
+
+    block: int
+    timestamp: int
+    status: int
+    delivery: int
+    token: str
+    version: int
+    current_version: int
+    claim_deadline: int
+    paused: bool
+    claimed: bool
+    symbol: str
+
+
+def claim_status(w3: Web3, recovery_executor: str, plan_id: int, index: int) -> ClaimStatus:
+    """The claim of allocation ``index`` of ``plan_id`` as ``recovery_executor`` sees it at the head.
+
+    Every value is read at the same block (the head when the read starts). Raises
+    ``RpcUnavailable`` when the node fails, ``RpcError`` when the address answers no
+    RecoveryExecutor call (no code there) and ``Reverted`` when a call reverts (another contract).
+    """
+    executor = bind(w3, "RecoveryExecutor", recovery_executor)
+
+    def read(function: ContractFunction, at: int) -> Any:
+        return reverts_as_chain_errors(lambda: function.call(block_identifier=at))
+
+    with node_errors(w3):
+        head = w3.eth.get_block("latest")
+        at = int(head["number"])
+        try:
+            plan = read(executor.functions.getPlan(plan_id), at)
+            current = read(executor.functions.currentVersion(plan[_INCIDENT_KEY]), at)
+            paused = read(executor.functions.paused(), at)
+            claimed = read(executor.functions.isClaimed(plan_id, index), at)
+        except BadFunctionCallOutput:
+            raise RpcError(
+                f"{recovery_executor} answers no RecoveryExecutor call at block {at}: it is not the executor"
+            ) from None
+    status, token = int(plan[_STATUS]), to_checksum_address(plan[_TOKEN])
+    return ClaimStatus(
+        block=at,
+        timestamp=int(head["timestamp"]),
+        status=status,
+        delivery=int(plan[_DELIVERY]),
+        token=token,
+        version=int(plan[_VERSION]),
+        current_version=int(current),
+        claim_deadline=int(plan[_DEADLINE]),
+        paused=bool(paused),
+        claimed=bool(claimed),
+        symbol="" if status == PLAN_NONE else token_symbol(w3, token, block=at),
+    )
+
+
+def token_symbol(w3: Web3, token: str, *, block: int | str = "latest") -> str:
+    """The ERC-20's ``symbol()`` when it is a short printable string, else "" (no such function, no code, bytes32)."""
+    try:
+        with node_errors(w3):
+            # Any ERC-20's symbol(): the RecoveryToken artifact's ABI has it.
+            function = bind(w3, "RecoveryToken", token).functions.symbol()
+            value = reverts_as_chain_errors(lambda: function.call(block_identifier=block))
+    except (ChainError, ValueError, Web3Exception):
+        return ""
+    return value if isinstance(value, str) and value.isprintable() and len(value) <= 16 else ""
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -4,11 +4,17 @@ import pytest
 from web3 import Web3
 
 from chain.artifacts import bind
+from chain.errors import Reverted, RpcError
 from chain.payouts import (
     CLAIMED,
     CREDITED,
+    PLAN_APPROVED,
+    PLAN_NONE,
+    PLAN_REVOKED,
+    PULL,
     PUSHED,
     PayoutMismatch,
+    claim_status,
     credits_outstanding,
     paid_by_account,
     pin_block,
@@ -22,15 +28,18 @@ from tests.chain.payout_plans import (
     RESTORE,
     approve_pull,
     approve_push,
+    as_timelock,
     claim,
     deploy_blocking_token,
     execute,
+    executor_contract,
     fund_executor,
     make_batches,
     recipients,
 )
 
 ACCOUNTS = recipients(7, 300)
+ZERO = "0x" + "00" * 20
 AMOUNTS = [1_000_001 * (i + 1) for i in range(7)]
 
 
@@ -156,3 +165,48 @@ def test_token_deltas_and_pinned_blocks(w3, demo, timelock, deployer, executor_a
     assert all(deltas[(pinned.hash, a)] == n for a, n in zip(ACCOUNTS, AMOUNTS, strict=True))
     asset = bind(w3, "DemoAsset", token)
     assert int(asset.functions.balanceOf(ACCOUNTS[0]).call()) >= AMOUNTS[0]
+
+
+def test_claim_status_reads_what_a_pull_claim_checks(w3, demo, timelock, deployer, executor_account, committee_account):
+    executor = demo.address("recovery_executor")
+    token = fund_executor(w3, demo, deployer, 2 * sum(AMOUNTS))
+    plan = approve_pull(w3, demo, timelock, plan_id=71, accounts=ACCOUNTS, amounts=AMOUNTS, token=token)
+
+    open_ = claim_status(w3, executor, 71, 2)
+    assert (open_.status, open_.delivery, open_.token, open_.version, open_.current_version) == (
+        PLAN_APPROVED,
+        PULL,
+        token,
+        1,
+        1,
+    )
+    assert not open_.paused and not open_.claimed
+    assert open_.symbol == bind(w3, "DemoAsset", token).functions.symbol().call() != ""
+    head = w3.eth.get_block("latest")
+    assert (open_.block, open_.timestamp) == (head["number"], head["timestamp"])
+    assert open_.claim_deadline >= open_.timestamp + 86_400
+
+    claim(w3, demo, executor_account, plan, 2)
+    assert claim_status(w3, executor, 71, 2).claimed
+    assert not claim_status(w3, executor, 71, 3).claimed
+
+    # Version 2 of the same incident supersedes plan 71; the guardian (the committee) pauses.
+    approve_pull(w3, demo, timelock, plan_id=72, accounts=ACCOUNTS, amounts=AMOUNTS, token=token, version=2)
+    send(w3, committee_account, executor_contract(w3, demo).functions.pause())
+    superseded = claim_status(w3, executor, 71, 3)
+    assert (superseded.status, superseded.version, superseded.current_version, superseded.paused) == (
+        PLAN_APPROVED,
+        1,
+        2,
+        True,
+    )
+    as_timelock(timelock, executor_contract(w3, demo).functions.revokePlan(72))
+    assert claim_status(w3, executor, 72, 0).status == PLAN_REVOKED
+
+    unused = claim_status(w3, executor, 999, 0)
+    assert (unused.status, unused.token, unused.claim_deadline, unused.symbol) == (PLAN_NONE, ZERO, 0, "")
+    # Not the executor: a contract without getPlan reverts, an account without code answers nothing.
+    with pytest.raises(Reverted):
+        claim_status(w3, token, 71, 0)
+    with pytest.raises(RpcError, match="not the executor"):
+        claim_status(w3, ACCOUNTS[0], 71, 0)
