@@ -8,10 +8,8 @@ from governance import apis_ballots, apis_following, apis_publishing, apis_snaps
 from proposals import apis as proposal_apis
 from proposals import apis_rehearsal, apis_safe, apis_signoff
 from recovery import apis, apis_execution, apis_verification
-from recovery import views as recovery_views
 
 urlpatterns = [
-    path("", recovery_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,5 +1,9 @@
-"""The home page and the role guides; ``web/urls.py`` adds this list to its own."""
+"""The home page (with the role guides); ``web/urls.py`` adds this list to its own, first."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from web import views_home
+
+urlpatterns = [
+    path("", views_home.home, name="home"),
+]

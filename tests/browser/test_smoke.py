@@ -18,7 +18,7 @@ def test_the_home_page_renders_in_chromium_without_errors_or_serious_accessibili
     response = page.goto(app_url + "/")
 
     assert response is not None and response.status == 200
-    assert page.title() == "Lifeboat · deployment"
+    assert page.title() == "Lifeboat · home"
     assert page.get_by_test_id("chain-status").inner_text() == "live"
     assert page.get_by_role("heading", level=1).count() == 1
     shot = screenshot(page, "home")
