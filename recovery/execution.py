@@ -17,13 +17,17 @@ can still be mined, and the contract refuses a batch twice whatever happens.
 """
 
 import logging
+import re
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
+import requests
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -32,18 +36,20 @@ from django.utils import timezone
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
+from web3.exceptions import TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
 
 from chain import sender as chain_sender
 from chain.artifacts import bind
-from chain.errors import Reverted
+from chain.errors import Reverted, RpcUnavailable
 from chain.logs import scan_raw_logs
-from chain.rpc import connect
+from chain.redaction import redact
+from chain.rpc import connect, rpc_unavailable
 from chain.transact import reverts_as_chain_errors
 from chain.votes import PLAN_APPROVED_TOPIC, ApprovalLog, decode_approvals, uint_word
 from config.errors import LifeboatError
 from recovery.commitment import Batch, CommitmentDomain, build_commitment
-from recovery.exceptions import InvalidInput, PlanAssetNotFound, PlanNotFound
+from recovery.exceptions import ChainUnavailable, InvalidInput, PlanAssetNotFound, PlanNotFound
 from recovery.execution_errors import (
     CommitmentMismatch,
     ExecutorContractPaused,
@@ -78,6 +84,12 @@ BATCH_EXECUTED_TOPIC = "0x" + Web3.keccak(text="BatchExecuted(uint256,uint256,ui
 CREDITED_TOPIC = "0x" + Web3.keccak(text="Credited(uint256,address,address,uint256)").hex()
 PULL = 2
 ACTIVE_STATES = (BatchSendState.SIGNED, BatchSendState.SENT)
+T = TypeVar("T")
+P = ParamSpec("P")
+# What a node that fails a request raises through web3.py: its transport's errors, a timeout, a
+# JSON-RPC error answer (a revert is web3's ContractLogicError, none of these); and ``chain/``'s
+# own ``RpcUnavailable`` for them.
+NODE_FAILURES = (RpcUnavailable, requests.RequestException, TimeExhausted, Web3RPCError)
 
 
 # --- Chain access and keys -------------------------------------------------------------------
@@ -138,6 +150,65 @@ def _executor_contract(w3: Web3, run: ExecutionRun) -> Any:
     return bind(w3, "RecoveryExecutor", run.recovery_executor)
 
 
+def _read(w3: Web3, call: Callable[[], T]) -> T:
+    """Run a read against the node; a transport or server failure is ``RpcUnavailable`` (the worker retries it)."""
+    try:
+        return call()
+    except (requests.RequestException, OSError, TimeExhausted, Web3RPCError) as error:
+        raise rpc_unavailable(w3, error) from None
+
+
+@contextmanager
+def node_failures_answered(doing: str) -> Iterator[None]:
+    """A node failing while ``doing`` ("starting execution run 5") is ``ChainUnavailable`` (503), in words.
+
+    For the services the API, the pages and the commands call: a refused connection or a timeout
+    is then an answer ("try again once it answers"), not a 500. The message names no URL (an RPC
+    URL may carry a key; even its host is left out). Every caller reads the chain before it writes,
+    or writes only what a retry finds done, so trying again is safe.
+    """
+    try:
+        yield
+    except NODE_FAILURES as error:
+        raise ChainUnavailable(
+            f"the chain node did not answer ({_node_reason(error)}) while {doing}: "
+            "try again once it answers (retrying is safe)",
+        ) from None
+
+
+def _answers_node_failures(doing: Callable[..., str]) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """``node_failures_answered`` around a service; ``doing`` names the work from the service's keyword arguments."""
+
+    def decorate(service: Callable[P, T]) -> Callable[P, T]:
+        @wraps(service)
+        def answered(*args: P.args, **kwargs: P.kwargs) -> T:
+            with node_failures_answered(doing(**kwargs)):
+                return service(*args, **kwargs)
+
+        return answered
+
+    return decorate
+
+
+_ANY_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://\S+")
+
+
+def _node_reason(error: BaseException) -> str:
+    """Why the node failed, in a few words and without any URL."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    lowered = text.lower()
+    if "refused" in lowered or "newconnectionerror" in lowered:
+        return "connection refused"
+    if isinstance(error, TimeExhausted | requests.Timeout) or "timed out" in lowered or "timeout" in lowered:
+        return "it timed out"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered or "name resolution" in lowered:
+        return "its host name does not resolve"
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    shown = _ANY_URL.sub("the node", redact(text, secrets=[settings.CHAIN_RPC_URL]))
+    return shown[:160]
+
+
 # --- Events ------------------------------------------------------------------------------------
 
 
@@ -165,12 +236,18 @@ def record_event(
 # --- Finding approvals -----------------------------------------------------------------------
 
 
+@_answers_node_failures(lambda **_: "looking for approved plans")
 def discover_approvals(*, w3: Web3, plan_asset_ids: Iterable[int] | None = None) -> list[ExecutionRun]:
     """Create a *ready* run for each plan asset whose ``PlanApproved`` is past ``CONFIRMATION_DEPTH``.
 
     Plan assets that already have a run are skipped. A plan whose ``auto_execute`` is on is
-    started at once (actor: the system). Returns the runs created.
+    started at once (actor: the system). Returns the runs created. ``ChainUnavailable`` (503)
+    when the node fails; the runs created before it stay (a retry skips them).
     """
+    return _discover(w3=w3, plan_asset_ids=plan_asset_ids)
+
+
+def _discover(*, w3: Web3, plan_asset_ids: Iterable[int] | None) -> list[ExecutionRun]:
     candidates = PlanAsset.objects.filter(execution__isnull=True, onchain_plan_id__isnull=False).select_related(
         "plan__incident", "plan__analysis"
     )
@@ -187,13 +264,13 @@ def discover_approvals(*, w3: Web3, plan_asset_ids: Iterable[int] | None = None)
     if not by_executor:
         return []
     confirmed = chain_sender.head(w3) - settings.CONFIRMATION_DEPTH
-    chain_id = int(w3.eth.chain_id)
+    chain_id = _read(w3, lambda: int(w3.eth.chain_id))
     created = []
     for executor, assets in by_executor.items():
         assets = [a for a in assets if a.plan.incident.chain_id == chain_id]
         contract = bind(w3, "RecoveryExecutor", executor)
         # One view call per candidate first: most plans are not approved yet, and a log scan is dear.
-        approved = [a for a in assets if contract.functions.getPlan(int(a.onchain_plan_id)).call()[4] != 0]
+        approved = [a for a in assets if _read(w3, contract.functions.getPlan(int(a.onchain_plan_id)).call)[4] != 0]
         if not approved or confirmed < 0:
             continue
         start = max(min(a.plan.analysis.reference_block for a in approved) - 1, 0)
@@ -268,15 +345,19 @@ def _plan_asset_for(plan_id: int, asset: str | None) -> PlanAsset:
     return paying[0]
 
 
+@_answers_node_failures(lambda *, plan_id, **_: f"starting the execution of plan {plan_id}")
 def start_plan_execution(
     *, plan_id: int, asset: str | None = None, actor: AbstractBaseUser | None, via: str, w3: Web3 | None = None
 ) -> ExecutionRun:
-    """Start executing one asset of a plan: its run is found (or created from the chain's approval now)."""
+    """Start executing one asset of a plan: its run is found (or created from the chain's approval now).
+
+    ``ChainUnavailable`` (503) when the node fails: nothing is written before the chain's checks pass.
+    """
     plan_asset = _plan_asset_for(plan_id, asset)
     w3 = w3 or chain_client()
     run = ExecutionRun.objects.filter(plan_asset=plan_asset).first()
     if run is None:
-        discover_approvals(w3=w3, plan_asset_ids=[plan_asset.pk])
+        _discover(w3=w3, plan_asset_ids=[plan_asset.pk])
         run = ExecutionRun.objects.filter(plan_asset=plan_asset).first()
     if run is None:
         executor = recovery_executor_of(plan_asset)
@@ -308,7 +389,7 @@ def check_chain_allows(w3: Web3, run: ExecutionRun, accounts: Iterable[str]) -> 
     """
     plan_asset = run.plan_asset
     contract = _executor_contract(w3, run)
-    onchain = contract.functions.getPlan(int(run.onchain_plan_id)).call()
+    onchain = _read(w3, contract.functions.getPlan(int(run.onchain_plan_id)).call)
     root, status, incident_key, version = "0x" + bytes(onchain[0]).hex(), onchain[4], onchain[6], onchain[7]
     delivery = onchain[3]
     names = {0: "never approved", 1: "approved", 2: "revoked", 3: "closed"}
@@ -325,7 +406,7 @@ def check_chain_allows(w3: Web3, run: ExecutionRun, accounts: Iterable[str]) -> 
             approved_root=root,
             commitment_root=plan_asset.commitment_root,
         )
-    current = contract.functions.currentVersion(incident_key).call()
+    current = _read(w3, contract.functions.currentVersion(incident_key).call)
     if current != version:
         raise PlanSupersededOnChain(
             f"plan id {run.onchain_plan_id} is version {version} of its incident, but the chain's current "
@@ -338,14 +419,14 @@ def check_chain_allows(w3: Web3, run: ExecutionRun, accounts: Iterable[str]) -> 
             f"plan id {run.onchain_plan_id} is approved for claims (pull): holders claim their allocations, "
             "there are no batches to send",
         )
-    if contract.functions.paused().call():
+    if _read(w3, contract.functions.paused().call):
         raise ExecutorContractPaused(
             f"the RecoveryExecutor {run.recovery_executor} is paused by its guardian: no batch can run until "
             "it is unpaused",
         )
-    role = contract.functions.EXECUTOR_ROLE().call()
+    role = _read(w3, contract.functions.EXECUTOR_ROLE().call)
     for address in accounts:
-        if not contract.functions.hasRole(role, address).call():
+        if not _read(w3, contract.functions.hasRole(role, address).call):
             raise ExecutorKeyLacksRole(
                 f"the executor key {address} lacks EXECUTOR_ROLE on the RecoveryExecutor {run.recovery_executor}: "
                 f"governance must call grantRole(EXECUTOR_ROLE, {address}), or remove the key from "
@@ -368,8 +449,12 @@ def _domain(run: ExecutionRun) -> CommitmentDomain:
     return CommitmentDomain(run.chain_id, run.recovery_executor, int(run.onchain_plan_id))
 
 
+@_answers_node_failures(lambda *, run_id, **_: f"starting execution run {run_id}")
 def start_execution(*, run_id: int, actor: AbstractBaseUser | None, via: str, w3: Web3 | None = None) -> ExecutionRun:
-    """Start a *ready* run: check the chain (``check_chain_allows``), create its batch sends, enqueue them."""
+    """Start a *ready* run: check the chain (``check_chain_allows``), create its batch sends, enqueue them.
+
+    ``ChainUnavailable`` (503) when the node fails during the checks: nothing is written.
+    """
     w3 = w3 or chain_client()
     run = get_run(run_id)
     if run.status != ExecutionRunStatus.READY:
@@ -426,7 +511,10 @@ def pause_execution(*, run_id: int, actor: AbstractBaseUser | None, via: str, re
     return get_run(run_id)
 
 
+@_answers_node_failures(lambda *, run_id, **_: f"resuming execution run {run_id}")
 def resume_execution(*, run_id: int, actor: AbstractBaseUser | None, via: str, w3: Web3 | None = None) -> ExecutionRun:
+    """Resume a paused run (checking the chain first when a later plan version exists): ``ChainUnavailable``
+    (503) when the node fails then, and the run stays paused."""
     run = get_run(run_id)
     if run.status == ExecutionRunStatus.PAUSED:
         refuse_if_later_version(run, w3=w3 or chain_client())
@@ -494,8 +582,8 @@ def superseding_version(w3: Web3, run: ExecutionRun) -> int | None:
     contract = _executor_contract(w3, run)
     key = run.incident_key
     if not key:
-        key = "0x" + bytes(contract.functions.getPlan(int(run.onchain_plan_id)).call()[6]).hex()
-    current = int(contract.functions.currentVersion(bytes.fromhex(key.removeprefix("0x"))).call())
+        key = "0x" + bytes(_read(w3, contract.functions.getPlan(int(run.onchain_plan_id)).call)[6]).hex()
+    current = int(_read(w3, contract.functions.currentVersion(bytes.fromhex(key.removeprefix("0x"))).call))
     return current if current > run.version else None
 
 
@@ -626,7 +714,7 @@ def batch_calldata(run: ExecutionRun, batch_send: BatchSend, *, w3: Web3) -> str
 
 
 def is_batch_executed(w3: Web3, run: ExecutionRun, index: int) -> bool:
-    return bool(_executor_contract(w3, run).functions.isBatchExecuted(int(run.onchain_plan_id), index).call())
+    return bool(_read(w3, _executor_contract(w3, run).functions.isBatchExecuted(int(run.onchain_plan_id), index).call))
 
 
 def send_batch(*, batch_send_id: int, w3: Web3 | None = None, owner: str | None = None) -> BatchSend:
@@ -915,14 +1003,13 @@ def record_receipt(batch_send: BatchSend, receipt: TxReceipt, *, w3: Web3) -> No
 
 def find_batch_executed(w3: Web3, run: ExecutionRun, index: int) -> dict[str, Any] | None:
     """The ``BatchExecuted`` log of batch ``index`` of the run's plan (the latest, if a reorg left two)."""
-    logs = w3.eth.get_logs(
-        {
-            "address": to_checksum_address(run.recovery_executor),
-            "fromBlock": max(run.approval_block - 1, 0) if run.approval_block else 0,
-            "toBlock": "latest",
-            "topics": [BATCH_EXECUTED_TOPIC, "0x" + uint_word(int(run.onchain_plan_id)), "0x" + uint_word(index)],
-        }
-    )
+    query = {
+        "address": to_checksum_address(run.recovery_executor),
+        "fromBlock": max(run.approval_block - 1, 0) if run.approval_block else 0,
+        "toBlock": "latest",
+        "topics": [BATCH_EXECUTED_TOPIC, "0x" + uint_word(int(run.onchain_plan_id)), "0x" + uint_word(index)],
+    }
+    logs = _read(w3, lambda: w3.eth.get_logs(query))  # type: ignore[arg-type]
     return dict(logs[-1]) if logs else None
 
 
@@ -1027,6 +1114,7 @@ __all__ = [
     "discover_approvals",
     "executor_accounts",
     "follow_batch",
+    "node_failures_answered",
     "pause_execution",
     "record_credits",
     "record_receipt",

@@ -12,7 +12,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from chain.artifacts import bind
-from chain.transact import reverts_as_chain_errors, send
+from chain.transact import reverts_as_chain_errors, send, wait_for
 from recovery.commitment import Batch, CommitmentDomain, build_commitment
 from recovery.models import (
     AnalysisStatus,
@@ -124,11 +124,15 @@ def make_plan(
 
 
 def approve(w3: Web3, demo, deployer, timelock: str, approved: ApprovedPlan, *, version: int = 1) -> None:
-    """Fund the RecoveryExecutor with the plan's total and approve the plan from the timelock."""
+    """Fund the RecoveryExecutor with the plan's total and approve the plan from the timelock.
+
+    Returns once ``approvePlan``'s receipt is there (``Reverted`` if it failed): the ``PlanApproved``
+    log is then served by ``eth_getLogs`` to whoever looks next.
+    """
     total = sum(b.total for b in approved.batches)
     send(w3, deployer, bind(w3, "DemoAsset", approved.token).functions.mint(approved.executor, total))
     contract = bind(w3, "RecoveryExecutor", approved.executor)
-    reverts_as_chain_errors(
+    tx_hash = reverts_as_chain_errors(
         lambda: contract.functions.approvePlan(
             int(approved.plan_asset.onchain_plan_id),
             bytes.fromhex(approved.incident_key[2:]),
@@ -142,6 +146,7 @@ def approve(w3: Web3, demo, deployer, timelock: str, approved: ApprovedPlan, *, 
             0,
         ).transact({"from": timelock})
     )
+    wait_for(w3, tx_hash)
 
 
 def make_approved_plan(w3: Web3, demo, deployer, timelock: str, **options) -> ApprovedPlan:

@@ -9,7 +9,6 @@ tests do.
 
 import html
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -72,21 +71,9 @@ def approved_plan_with_allocations(w3, demo, deployer, timelock) -> ApprovedPlan
 def ready_run(w3, demo, deployer, timelock, chain_settings, depth) -> ExecutionRun:
     """A push plan of 4 batches approved on chain; its run found (status ready), as the periodic task finds it."""
     approved_plan_with_allocations(w3, demo, deployer, timelock)
-    run = _discovered(w3)
+    (run,) = execution.discover_approvals(w3=w3)
     assert run.status == ExecutionRunStatus.READY
     return run
-
-
-def _discovered(w3) -> ExecutionRun:
-    """The run the periodic task finds. The helper's ``approvePlan`` is sent without waiting for its
-    receipt, and anvil may answer ``eth_getLogs`` a moment before the log is there: ask again, boundedly."""
-    for _ in range(100):
-        found = execution.discover_approvals(w3=w3)
-        if found:
-            (run,) = found
-            return run
-        time.sleep(0.05)
-    raise AssertionError("the PlanApproved of the approved plan never showed in eth_getLogs")
 
 
 def _executor() -> Client:
@@ -328,6 +315,74 @@ def test_no_key_and_no_rpc_url_reach_any_page(ready_run, anvil, settings, w3):
             assert secret.lower() not in text.lower(), url
 
 
+# A closed port (nothing listens on 9): every request is refused. The path stands for an API key.
+DEAD_NODE = "http://127.0.0.1:9/v3/node-key-5531"
+
+
+def _names_no_node(text: str) -> None:
+    for part in ("127.0.0.1:9", "node-key-5531", "/v3/"):
+        assert part not in text
+
+
+def test_a_node_that_does_not_answer_is_a_503_in_words_on_start_and_discover_naming_no_url(
+    ready_run, w3, anvil, demo, settings
+):
+    run, client = ready_run, _executor()
+    make_plan(w3, demo)  # another plan with an on-chain id and no run: discovery has a plan to ask the chain about
+    events = ExecutionEvent.objects.count()
+    settings.CHAIN_RPC_URL = DEAD_NODE
+
+    started = client.post(f"/executions/{run.pk}/start/")
+    assert started.status_code == 503
+    text = _text(started)
+    refused = "the chain node did not answer (connection refused)"
+    assert re.search(
+        rf'role="alert"[^>]*>{re.escape(refused)} while starting execution run {run.pk}: '
+        r"try again once it answers \(retrying is safe\)<",
+        text,
+    )
+    assert 'data-testid="start"' in text  # the form is there to try again
+    _names_no_node(text)
+    run.refresh_from_db()
+    assert run.status == ExecutionRunStatus.READY and not BatchSend.objects.exists()
+
+    looked = client.post("/executions/discover/")
+    assert looked.status_code == 503
+    text = _text(looked)
+    assert re.search(rf'role="alert"[^>]*>{re.escape(refused)} while looking for approved plans: ', text)
+    assert f'data-testid="run-row-{run.pk}"' in text  # the list is still shown
+    _names_no_node(text)
+    assert ExecutionRun.objects.count() == 1 and ExecutionEvent.objects.count() == events
+
+    # Reading the pages needs no node; pausing and cancelling do not either.
+    for url in _pages(run)[:4]:
+        assert client.get(url).status_code == 200, url
+    settings.CHAIN_RPC_URL = anvil.url
+    assert client.post(f"/executions/{run.pk}/start/").status_code == 302  # once the node answers, it starts
+
+
+def test_a_resume_the_node_cannot_check_is_a_503_and_the_run_stays_paused(ready_run, w3, demo, settings):
+    run, client = ready_run, _executor()
+    assert client.post(f"/executions/{run.pk}/start/").status_code == 302
+    assert client.post(f"/executions/{run.pk}/pause/", {"reason": "checking"}).status_code == 302
+    # A later plan version of the incident: resuming asks the chain whether it superseded this one.
+    make_plan(w3, demo, version=2, incident=run.plan_asset.plan.incident)
+    settings.CHAIN_RPC_URL = DEAD_NODE
+
+    resumed = client.post(f"/executions/{run.pk}/resume/")
+    assert resumed.status_code == 503
+    text = _text(resumed)
+    assert f"the chain node did not answer (connection refused) while resuming execution run {run.pk}" in text
+    assert 'data-testid="resume"' in text
+    _names_no_node(text)
+    run.refresh_from_db()
+    assert run.status == ExecutionRunStatus.PAUSED
+    assert not ExecutionEvent.objects.filter(run=run, kind="resumed").exists()
+    assert client.post(f"/executions/{run.pk}/cancel/", {"confirm": "yes"}).status_code == 302
+    run.refresh_from_db()
+    assert run.status == ExecutionRunStatus.CANCELLED
+
+
 def test_a_plan_not_approved_has_no_run_and_the_list_says_so(w3, demo, chain_settings, depth):
     make_plan(w3, demo)
     client = _executor()
@@ -338,7 +393,7 @@ def test_a_plan_not_approved_has_no_run_and_the_list_says_so(w3, demo, chain_set
 
 
 def test_a_passed_proposal_is_queued_then_executed_from_the_list_and_its_run_appears(
-    w3, anvil, demo, deployer, exploited, chain_settings, depth
+    w3, anvil, demo, deployer, exploited, chain_settings, depth, settings
 ):
     token = bind(w3, "LifeboatToken", demo.address("token"))
     send(w3, deployer, token.functions.delegate(holder_account(0).address))
@@ -356,6 +411,17 @@ def test_a_passed_proposal_is_queued_then_executed_from_the_list_and_its_run_app
     client = _executor()
     listing = _text(client.get("/executions/"))
     assert f"Queue publication {publication.pk}" in listing and f"Execute publication {publication.pk}" in listing
+    # The node down: queue and execute answer 503 in words, the URL's secret part never shown, nothing sent.
+    settings.CHAIN_RPC_URL = DEAD_NODE
+    for action in ("queue", "execute"):
+        down = client.post(f"/executions/publications/{publication.pk}/{action}/")
+        assert down.status_code == 503, action
+        text = _text(down)
+        assert re.search(rf'role="alert"[^>]*>Publication {publication.pk}: [^<]*connection refused', text), action
+        assert "node-key-5531" not in text and "/v3/" not in text
+    settings.CHAIN_RPC_URL = anvil.url
+    publication.refresh_from_db()
+    assert not publication.queue_tx_hash and not publication.execute_tx_hash
     early = client.post(f"/executions/publications/{publication.pk}/execute/")
     assert early.status_code == 409 and "must be queued on the timelock first" in _text(early)
     queued = client.post(f"/executions/publications/{publication.pk}/queue/")
