@@ -371,7 +371,12 @@ def plan_abi(request: HttpRequest, artifact: str) -> HttpResponse:
 @committee_required
 @require_POST
 def plan_preview(request: HttpRequest) -> HttpResponse:
-    """``POST /plans/preview-change/``: one change ``{target, signature, args, value}`` encoded and decoded."""
+    """``POST /plans/preview-change/``: one change ``{target, signature, args, value}`` encoded and decoded.
+
+    A change that does not encode is a normal preview result, not a failed request: 200 with
+    ``{"ok": false, "error": {"message": ...}}`` (a 400 would make the browser log a console error
+    for every refused preview). Only a body that is not one JSON object is a 400.
+    """
     try:
         change = json.loads(request.body or b"{}")
     except ValueError:
@@ -383,12 +388,12 @@ def plan_preview(request: HttpRequest) -> HttpResponse:
         function = selectors.find_artifact_function(str(choice))
         if function is None:
             message = f"{choice} is not a function of a compiled contract"
-            return JsonResponse({"error": {"message": message}}, status=400)
+            return JsonResponse({"ok": False, "error": {"message": message}})
         change["signature"] = function.signature
     found = preview_change(change)
     if "error" in found:
-        return JsonResponse({"error": {"message": found["error"]}}, status=400)
-    return JsonResponse(found)
+        return JsonResponse({"ok": False, "error": {"message": found["error"]}})
+    return JsonResponse({"ok": True, **found})
 
 
 @committee_required

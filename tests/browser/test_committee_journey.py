@@ -19,8 +19,8 @@ from governance.models import Publication, PublicationStatus
 from proposals.models import ProposalDocument, Rehearsal, SignOff
 from proposals.signoffs import link_committee_member
 from recovery.models import AccountImpact, ImpactKind
-from tests.browser.conftest import axe, screenshot
-from tests.factories import PASSWORD, UserFactory
+from tests.browser.conftest import axe, screenshot, staff_login
+from tests.factories import UserFactory
 from tests.governance.governors import dev_venue
 from tests.proposals.test_rehearsal import fund_with_vault_shares
 
@@ -67,15 +67,6 @@ def _clean(page: Page, console_errors: list[str], name: str, *, phone: bool = Fa
             page.set_viewport_size(DESKTOP)
 
 
-def staff_login(page: Page, app_url: str, username: str) -> None:
-    """``conftest.staff_login``, with the button named exactly: the header's "Sign in with Ethereum" matches too."""
-    page.goto(f"{app_url}/login/")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_load_state()
-
-
 def _lines(*values: str) -> str:
     return "\n".join(values)
 
@@ -84,8 +75,6 @@ def test_a_committee_member_takes_an_exploit_from_incident_to_published_proposal
     page, app_url, wallet, console_errors, celery_worker, anvil, w3, demo, deployer, exploited, members, settings
 ):
     settings.CONFIRMATION_DEPTH = 0
-    # base_site.html names no icon, and chromium logs the 404 of /favicon.ico as a console error.
-    page.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=""))
     venue = dev_venue(demo, anvil)
     (first, first_key), (second, second_key) = members
     staff_login(page, app_url, first.username)
@@ -205,7 +194,6 @@ def test_a_failed_rehearsal_and_a_wallet_holding_another_account_are_explained_i
     from tests.governance.governors import finished_rehearsal, frozen_document
 
     settings.CONFIRMATION_DEPTH = 0
-    page.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=""))
     venue = dev_venue(demo, anvil)
     document = frozen_document(anvil, exploited)
     failed = rehearse_proposal(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)

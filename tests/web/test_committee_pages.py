@@ -267,6 +267,7 @@ def test_the_preview_endpoint_encodes_as_the_plan_does_and_decodes_back():
     answer = client.post(url, json.dumps(body), content_type="application/json")
     assert answer.status_code == 200
     result = answer.json()
+    assert result["ok"] is True
     assert result["signature"] == "setAnswer(int256)"
     assert result["decoded"]["args"] == ["-5"]
     assert result["calldata"].startswith("0x") and len(result["calldata"]) == 2 + 8 + 64
@@ -275,8 +276,16 @@ def test_the_preview_endpoint_encodes_as_the_plan_does_and_decodes_back():
         json.dumps({"target": ADDRESS, "signature": "setFee(uint8)", "args": ["300"]}),
         content_type="application/json",
     )
-    assert refused.status_code == 400
+    # Not encodable is a preview's normal answer (no console error in the browser), not a failed request.
+    assert refused.status_code == 200
+    assert refused.json()["ok"] is False
     assert "300" in refused.json()["error"]["message"]
+    unknown = client.post(url, json.dumps({"target": ADDRESS, "function": "Nope:f()"}), content_type="application/json")
+    assert unknown.status_code == 200
+    assert unknown.json() == {"ok": False, "error": {"message": "Nope:f() is not a function of a compiled contract"}}
+    # A body that is not one JSON object is a bad request.
+    assert client.post(url, "not json", content_type="application/json").status_code == 400
+    assert client.post(url, "[1]", content_type="application/json").status_code == 400
 
 
 # ---------------------------------------------------------------- analyses on the exploited demo

@@ -246,7 +246,9 @@
         body: JSON.stringify(body),
       });
       const result = await response.json();
-      showPreview(row, response.ok ? result : { error: result.error ? result.error.message : response.statusText });
+      // A change that does not encode answers 200 with {ok: false, error}: a normal preview result.
+      if (response.ok && result.ok) showPreview(row, result);
+      else showPreview(row, { error: result.error ? result.error.message : response.statusText });
     } catch (error) {
       showPreview(row, { error: error.message });
     }
