@@ -12,6 +12,8 @@ TEST_BROKER ?= redis://127.0.0.1:6379/15
 
 # Debian's chromium drives the browser tests (Playwright with executable_path; never `playwright install`).
 CHROMIUM := /usr/bin/chromium
+# The web-load benchmark's load generator (and its smoke test's): Debian's wrk, installed as root.
+WRK := /usr/bin/wrk
 
 install: $(VENV_STAMP) $(NODE_STAMP)
 
@@ -45,13 +47,19 @@ run: install migrate
 	bin/run
 
 # The browser tests need Debian's chromium: installed here (as root), not for `make run`.
-test: install $(CHROMIUM)
+test: install $(CHROMIUM) $(WRK)
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER)} $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install
 	bin/demo $(if $(VENUE),--venue $(VENUE))
 
-bench: install
+$(WRK):
+	@if [ "$$(id -u)" != 0 ]; then echo "Debian's wrk is missing (the web-load benchmark needs $(WRK)). As root: apt-get install -y wrk"; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+	@test -x $(WRK) || { echo "apt-get installed wrk but $(WRK) is missing"; exit 1; }
+
+bench: install $(WRK)
 	$(PY) benchmarks/run.py
 
 lint: install

@@ -8,7 +8,9 @@ wall and CPU seconds. benchmarks/RESULTS.md records the figures with the command
 the commands below, which this prints as it runs them. ``--quick`` runs each at a small size
 (about a minute in all); NAME runs only the benchmarks named. The storing benchmark needs
 PostgreSQL: DATABASE_URL, or the machine's local server, and works in a throwaway database
-of its own (``bench_`` + the database's name).
+of its own (``bench_`` + the database's name); the web-load benchmark keeps its data in
+``bench_web`` (``bench_web_quick`` for ``--quick``) between runs, and drives gunicorn with
+Debian's ``wrk``.
 """
 
 import argparse
@@ -69,6 +71,11 @@ RUNS = {
         ["--votes", "20000", "--rounds", "3"],
         ["--votes", "6500", "--rounds", "1"],
     ),
+    "web-load": (
+        "web_load.py",
+        ["--accounts", "100000", "--clients", "20", "--seconds", "15", "--rounds", "2", "--workers", "2,3,5"],
+        ["--accounts", "5000", "--clients", "20", "--seconds", "2", "--rounds", "1", "--database", "bench_web_quick"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 
@@ -94,7 +101,7 @@ def main() -> int:
         command = [f"benchmarks/{script}", *arguments]
         env = dict(os.environ)
         shown = f"python {' '.join(command)}"
-        if name in ("storing", "execution"):
+        if name in ("storing", "execution", "web-load"):
             env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
             shown = f"DATABASE_URL={env['DATABASE_URL']} {shown}"
         print(f"\n## {name}: {shown}", flush=True)
