@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.backends.signals import connection_created
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -112,6 +113,24 @@ def chain_settings(anvil: Anvil, settings: object) -> object:
     settings.CHAIN_RPC_URL = anvil.url  # type: ignore[attr-defined]
     settings.CHAIN_ID = None  # type: ignore[attr-defined]
     return settings
+
+
+def _sqlite_readers_take_no_table_locks(sender: object, connection: object, **_: object) -> None:
+    """On the tests' shared in-memory SQLite database, a read takes no table lock.
+
+    The in-process worker's threads and the test (or the live server's threads) share one
+    in-memory database in shared-cache mode, where a table lock is not waited for: a page polled
+    while the worker writes an analysis or a rehearsal failed one side at once with "database
+    table is locked". ``read_uncommitted`` lets readers skip the lock (they may see a write in
+    progress, which polling tolerates); writers still exclude each other. Only for an in-memory
+    test database: files and PostgreSQL are untouched.
+    """
+    if getattr(connection, "vendor", "") == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+        with connection.cursor() as cursor:  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA read_uncommitted = 1")
+
+
+connection_created.connect(_sqlite_readers_take_no_table_locks, dispatch_uid="lifeboat-tests-sqlite-read-uncommitted")
 
 
 @pytest.fixture(scope="session")
