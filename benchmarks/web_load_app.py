@@ -21,9 +21,9 @@ from web import selectors_holders, views_holders
 
 
 def naive_accounts_page(
-    *, plan_asset: PlanAsset, analysis_id: int, prefix: str, page: str | int | None
+    *, plan_asset: PlanAsset, analysis_id: int, prefix: str, page: str | int | None, analysis_key: str | None = None
 ) -> tuple[Page, list[selectors_holders.AffectedAccount]]:
-    """What a Django developer writes first for the table: filter, ``icontains``, order, paginate."""
+    """What a Django developer writes first for the table: filter, ``icontains``, order, paginate (no cache)."""
     rows = AccountImpact.objects.filter(
         analysis_id=analysis_id, asset=plan_asset.asset, kind=ImpactKind.BALANCE, delta__lt=0
     )

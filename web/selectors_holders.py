@@ -8,6 +8,13 @@ The affected accounts of a plan asset are its analysis's losers (``AccountImpact
 ``delta < 0``), largest loss first: ``impact_delta`` (analysis, asset, kind, delta) serves that
 order and the page's ``LIMIT/OFFSET``; an address-prefix search is a few index ranges on
 ``one_row_per_account_asset`` (analysis, account, ...). Neither reads the plan's rows in Python.
+
+What cannot change is computed once per process and kept in Django's cache: a completed
+analysis's rows are final (``recovery.impact`` writes them in the transaction that completes it,
+and a completed analysis is never run again), so its loss histogram and losers' count are kept
+under ``analysis_cache_key`` -- the analysis's id with its creation and completion times, which no
+later analysis can repeat even where ids are reused (a test database flushed between tests); a
+document's parsed body and per-asset totals are kept under its content hash, which names its bytes.
 """
 
 import json
@@ -19,6 +26,7 @@ from itertools import product
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet, Value
 from django.db.models.fields import CharField
@@ -34,7 +42,7 @@ from governance.following_selectors import stored_tally
 from governance.models import Publication, PublicationStatus, SnapshotProposal, SnapshotProposalStatus
 from governance.snapshot_following import snapshot_proposal_summary
 from proposals.models import ProposalDocument, Rehearsal, RehearsalStatus
-from recovery.models import AccountImpact, Allocation, ImpactKind, PlanAsset
+from recovery.models import AccountImpact, Allocation, AnalysisStatus, ImpactAnalysis, ImpactKind, PlanAsset
 from recovery.selectors import account_position
 
 PROPOSALS_PER_PAGE = 20
@@ -46,6 +54,9 @@ _PREFIX = re.compile(r"^(?:0[xX])?([0-9a-fA-F]{0,40})$")
 _ADDRESS = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
 # A page's chain read gives up fast: the page shows the stored facts without it.
 _PAGE_RPC_TIMEOUT = 3
+# Cached values are constants of their key; the timeout only bounds how long an unread one stays.
+_CACHE_SECONDS = 24 * 3_600
+_CACHE_PREFIX = "lifeboat:holders:v1"
 
 
 class InvalidSearch(ValueError):
@@ -274,17 +285,71 @@ class ProposalView:
     rehearsal: Rehearsal | None
 
 
-def find_proposal(*, proposal_id: int) -> ProposalDocument | None:
-    """The document with its plan and incident, or None."""
-    return ProposalDocument.objects.select_related("plan", "incident").filter(pk=proposal_id).first()
+def find_proposal(*, proposal_id: int, with_analysis: bool = False) -> ProposalDocument | None:
+    """The document with its plan and incident, or None; ``with_analysis``: the plan's analysis too.
+
+    The analysis (for ``analysis_cache_key``) comes without its summary and partial state; the
+    pages that do not cache skip the join (about a millisecond of query building).
+    """
+    documents = ProposalDocument.objects.select_related("plan", "incident")
+    if with_analysis:
+        documents = documents.select_related("plan__analysis").defer(
+            "plan__analysis__summary", "plan__analysis__partial_state"
+        )
+    return documents.filter(pk=proposal_id).first()
+
+
+def analysis_cache_key(analysis: ImpactAnalysis) -> str | None:
+    """The cache key of a completed analysis's rows, or None while they may still change.
+
+    The id alone is not enough: a database flushed and filled again (the test suite) reuses ids.
+    ``created_at`` is set by the database row's creation (``auto_now_add``) to the microsecond,
+    so a later analysis with the same id has another; ``finished_at`` is added for good measure.
+    """
+    if analysis.status != AnalysisStatus.COMPLETED or analysis.created_at is None:
+        return None
+    finished = "" if analysis.finished_at is None else analysis.finished_at.isoformat()
+    return f"{_CACHE_PREFIX}:analysis:{analysis.pk}:{analysis.created_at.isoformat()}:{finished}"
+
+
+def _cached(key: str | None, compute: Any) -> Any:
+    """``compute()``, kept under ``key`` (None: not cached)."""
+    if key is None:
+        return compute()
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, _CACHE_SECONDS)
+    return value
 
 
 def proposal_view(document: ProposalDocument) -> ProposalView:
     """What the proposal page shows of ``document``: its JSON, per-asset totals, every venue's tally, the rehearsal.
 
     Every venue the document is published on (created on chain or on the hub) is read, the
-    governor ones with their live quorum and clock.
+    governor ones with their live quorum and clock. The parsed body and the totals are constants
+    of the document's bytes, cached under its content hash.
     """
+    body, assets = _cached(f"{_CACHE_PREFIX}:document:{document.content_hash}", lambda: _document_facts(document))
+    publications = (
+        Publication.objects.select_related("venue")
+        .filter(document=document, status=PublicationStatus.CREATED)
+        .order_by("pk")
+    )
+    snapshots = (
+        SnapshotProposal.objects.select_related("venue")
+        .filter(document=document, status=SnapshotProposalStatus.CREATED)
+        .order_by("pk")
+    )
+    now = int(time.time())
+    venues = [governor_venue_status(row, live=True) for row in publications]
+    venues += [snapshot_venue_status(row, now=now) for row in snapshots]
+    rehearsal = latest_rehearsal(document)
+    return ProposalView(document=document, body=body, assets=assets, venues=venues, rehearsal=rehearsal)
+
+
+def _document_facts(document: ProposalDocument) -> tuple[dict[str, Any], list[AssetTotals]]:
+    """The document's canonical JSON, parsed, and each asset's totals as it states them."""
     body = json.loads(document.canonical_bytes)
     impact = body.get("impact") or {}
     assets = [
@@ -304,21 +369,7 @@ def proposal_view(document: ProposalDocument) -> ProposalView:
         )
         for entry in body.get("assets", [])
     ]
-    publications = (
-        Publication.objects.select_related("venue")
-        .filter(document=document, status=PublicationStatus.CREATED)
-        .order_by("pk")
-    )
-    snapshots = (
-        SnapshotProposal.objects.select_related("venue")
-        .filter(document=document, status=SnapshotProposalStatus.CREATED)
-        .order_by("pk")
-    )
-    now = int(time.time())
-    venues = [governor_venue_status(row, live=True) for row in publications]
-    venues += [snapshot_venue_status(row, now=now) for row in snapshots]
-    rehearsal = latest_rehearsal(document)
-    return ProposalView(document=document, body=body, assets=assets, venues=venues, rehearsal=rehearsal)
+    return body, assets
 
 
 def asset_decimals(document: ProposalDocument) -> dict[str, int | None]:
@@ -337,12 +388,16 @@ def latest_rehearsal(document: ProposalDocument) -> Rehearsal | None:
     )
 
 
-def loss_histogram(*, analysis_id: int, asset: str) -> list[HistogramBin]:
+def loss_histogram(*, analysis_id: int, asset: str, analysis_key: str | None = None) -> list[HistogramBin]:
     """The asset's losses in decades of base units (10**k <= loss < 10**(k+1)), smallest first.
 
     Three indexed queries: the largest and smallest loss (the two ends of ``impact_delta``), then
-    one count per decade between them, filtered on the same index range.
+    one count per decade between them, filtered on the same index range. With ``analysis_key``
+    (``analysis_cache_key``: a completed analysis), computed once and then read from the cache.
     """
+    if analysis_key is not None:
+        key = f"{analysis_key}:histogram:{asset}"
+        return _cached(key, lambda: loss_histogram(analysis_id=analysis_id, asset=asset))
     losers = _losers(analysis_id=analysis_id, asset=asset)
     largest = losers.order_by("delta").values_list("delta", flat=True).first()
     if largest is None:
@@ -377,12 +432,24 @@ class AffectedAccount:
     allocation: int | None
 
 
-def get_plan_asset(*, plan_id: int, asset: str | None) -> PlanAsset | None:
-    """The plan's asset named ``asset`` (any case), or its first asset when ``asset`` is empty; None when none."""
-    rows = PlanAsset.objects.filter(plan_id=plan_id).only("pk", "plan_id", "asset", "payout_token").order_by("pk")
+def get_plan_asset(*, plan_id: int, asset: str | None, analysis_key: str | None = None) -> PlanAsset | None:
+    """The plan's asset named ``asset`` (any case), or its first asset when ``asset`` is empty; None when none.
+
+    A plan never changes once built, so with ``analysis_key`` (its completed analysis) the plan's
+    assets are read once and then from the cache, under the analysis key and the plan's id.
+    """
+    if analysis_key is not None:
+        rows = _cached(f"{analysis_key}:plan:{plan_id}:assets", lambda: list(_plan_assets(plan_id)))
+        if not asset:
+            return rows[0] if rows else None
+        return next((row for row in rows if row.asset.lower() == asset.lower()), None)
     if not asset:
-        return rows.first()
-    return rows.filter(asset__iexact=asset).first()
+        return _plan_assets(plan_id).first()
+    return _plan_assets(plan_id).filter(asset__iexact=asset).first()
+
+
+def _plan_assets(plan_id: int) -> QuerySet[PlanAsset]:
+    return PlanAsset.objects.filter(plan_id=plan_id).only("pk", "plan_id", "asset", "payout_token").order_by("pk")
 
 
 def parse_address_prefix(text: str) -> str:
@@ -434,17 +501,44 @@ def _prefix_ranges(prefix: str) -> Q:
 
 
 def affected_accounts_page(
-    *, plan_asset: PlanAsset, analysis_id: int, prefix: str, page: str | int | None
+    *,
+    plan_asset: PlanAsset,
+    analysis_id: int,
+    prefix: str,
+    page: str | int | None,
+    analysis_key: str | None = None,
 ) -> tuple[Page, list[AffectedAccount]]:
     """One page of ``list_affected_accounts`` with each account's claim and allocation in ``plan_asset``.
 
-    Two queries for the rows (the count and the page) and one for their allocations, by the
-    ``one_allocation_per_account`` index.
+    Three queries: the count, the page and its allocations (by the ``one_allocation_per_account``
+    index). The page's ids are selected first, in a subquery over the ordered rows (on PostgreSQL
+    an index-only scan of ``impact_page``), so a deep page skips index entries, not table rows.
+    With ``analysis_key`` (a completed analysis) the unfiltered count is computed once and then
+    read from the cache (two queries), and so is the unfiltered first page (none).
     """
-    current = Paginator(
-        list_affected_accounts(analysis_id=analysis_id, asset=plan_asset.asset, prefix=prefix), ACCOUNTS_PER_PAGE
-    ).get_page(page)
-    impacts = list(current.object_list)
+    ordered = list_affected_accounts(analysis_id=analysis_id, asset=plan_asset.asset, prefix=prefix)
+    paginator = Paginator(ordered, ACCOUNTS_PER_PAGE)
+    if analysis_key is not None and not prefix:
+        key = f"{analysis_key}:losers:{plan_asset.asset}"
+        paginator.count = _cached(key, lambda: ordered.count())  # type: ignore[misc]  # a cached_property
+    current = paginator.get_page(page)
+    if analysis_key is not None and not prefix and current.number == 1:
+        # The first page is what every visitor of the proposal page sees: a constant of the
+        # analysis and the plan asset's allocations (a plan never changes once built).
+        key = f"{analysis_key}:first-page:{plan_asset.pk}:{ACCOUNTS_PER_PAGE}"
+        rows = _cached(key, lambda: _accounts_rows(plan_asset, ordered, 0))
+        current.object_list = rows
+        return current, rows
+    rows = _accounts_rows(plan_asset, ordered, (current.number - 1) * ACCOUNTS_PER_PAGE)
+    current.object_list = rows
+    return current, rows
+
+
+def _accounts_rows(plan_asset: PlanAsset, ordered: QuerySet[AccountImpact], first: int) -> list[AffectedAccount]:
+    """The ``ACCOUNTS_PER_PAGE`` rows of ``ordered`` from ``first``, ids selected first, with their allocations."""
+    ids = ordered.values("pk")[first : first + ACCOUNTS_PER_PAGE]
+    fields = ("account", "before", "after", "delta")
+    impacts = list(AccountImpact.objects.filter(pk__in=ids).only(*fields).order_by("delta", "account"))
     allocations = {
         row.account: row
         for row in Allocation.objects.filter(
@@ -464,7 +558,7 @@ def affected_accounts_page(
                 allocation=None if allocation is None else int(allocation.amount),
             )
         )
-    return current, rows
+    return rows
 
 
 # --- my account ---

@@ -31,11 +31,14 @@ def proposals_list(request: HttpRequest) -> HttpResponse:
 
 def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     """``/proposals/<id>/``: what happened, the content hash, totals, chart, changes, policy, tallies, accounts."""
-    document = selectors.find_proposal(proposal_id=proposal_id)
+    document = selectors.find_proposal(proposal_id=proposal_id, with_analysis=True)
     if document is None:
         return _not_found(request, f"There is no proposal document {proposal_id}.")
     view = selectors.proposal_view(document)
-    plan_asset = selectors.get_plan_asset(plan_id=document.plan_id, asset=request.GET.get("asset", ""))
+    analysis_key = selectors.analysis_cache_key(document.plan.analysis)
+    plan_asset = selectors.get_plan_asset(
+        plan_id=document.plan_id, asset=request.GET.get("asset", ""), analysis_key=analysis_key
+    )
     if request.GET.get("asset") and plan_asset is None:
         return _not_found(request, f"Proposal {proposal_id} pays no asset {request.GET['asset']}.")
     decimals = {entry.asset: entry.decimals for entry in view.assets}
@@ -45,7 +48,13 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
         "document_url": reverse("proposal-document", args=[document.pk]),
         "assets": [_asset_totals(entry) for entry in view.assets],
         "charts": [
-            _loss_chart(analysis_id=document.plan.analysis_id, asset=entry.asset, decimals=entry.decimals, index=index)
+            _loss_chart(
+                analysis_id=document.plan.analysis_id,
+                analysis_key=analysis_key,
+                asset=entry.asset,
+                decimals=entry.decimals,
+                index=index,
+            )
             for index, entry in enumerate(view.assets)
         ],
         "changes": view.body.get("parameter_changes", []),
@@ -56,7 +65,7 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     }
     status = 200
     if plan_asset is not None:
-        table, status = _accounts_table(request, document, plan_asset, decimals.get(plan_asset.asset))
+        table, status = _accounts_table(request, document, plan_asset, decimals.get(plan_asset.asset), analysis_key)
         context["table"] = table
     return render(request, "web/proposal_detail.html", context, status=status)
 
@@ -149,16 +158,26 @@ def _position_texts(entry: dict[str, Any], decimals: int | None) -> dict[str, st
 
 # --- formatting (presentation only) ---
 
+_ADDRESS_SLOT = "0x" + "0" * 40
 
-def _accounts_table(request: HttpRequest, document: Any, plan_asset: Any, decimals: int | None) -> tuple[dict, int]:
+
+def _accounts_table(
+    request: HttpRequest, document: Any, plan_asset: Any, decimals: int | None, analysis_key: str | None
+) -> tuple[dict, int]:
     query = request.GET.get("q", "")
     try:
         prefix = selectors.parse_address_prefix(query)
     except selectors.InvalidSearch as error:
         return {"asset": plan_asset.asset, "q": query, "error": str(error), "rows": []}, 400
     page, rows = selectors.affected_accounts_page(
-        plan_asset=plan_asset, analysis_id=document.plan.analysis_id, prefix=prefix, page=request.GET.get("page")
+        plan_asset=plan_asset,
+        analysis_id=document.plan.analysis_id,
+        prefix=prefix,
+        page=request.GET.get("page"),
+        analysis_key=analysis_key,
     )
+    # One reverse() for the page's 50 links (an address is hex digits: nothing to quote).
+    head, _, tail = reverse("holder-proposal-account", args=[document.pk, _ADDRESS_SLOT]).rpartition(_ADDRESS_SLOT)
     return {
         "asset": plan_asset.asset,
         "q": query,
@@ -167,7 +186,7 @@ def _accounts_table(request: HttpRequest, document: Any, plan_asset: Any, decima
         "rows": [
             {
                 "account": row.account,
-                "url": reverse("holder-proposal-account", args=[document.pk, row.account]),
+                "url": f"{head}{row.account}{tail}",
                 "before": _amount(row.before, decimals),
                 "after": _amount(row.after, decimals),
                 "loss": _amount(row.loss, decimals),
@@ -230,8 +249,10 @@ def _asset_totals(entry: selectors.AssetTotals) -> dict[str, Any]:
     }
 
 
-def _loss_chart(*, analysis_id: int, asset: str, decimals: int | None, index: int) -> dict[str, Any]:
-    bins = selectors.loss_histogram(analysis_id=analysis_id, asset=asset)
+def _loss_chart(
+    *, analysis_id: int, analysis_key: str | None, asset: str, decimals: int | None, index: int
+) -> dict[str, Any]:
+    bins = selectors.loss_histogram(analysis_id=analysis_id, asset=asset, analysis_key=analysis_key)
     unit = f"token units ({decimals} decimals)" if decimals else "base units"
     rows = [
         {
