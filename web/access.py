@@ -34,6 +34,11 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "web/forbidden.html", {"message": message}, status=403)
 
 
+def not_found(request: HttpRequest, message: str, *, nav: str | None = None) -> HttpResponse:
+    """The 404 page, saying what was not found (``nav`` marks the header's current section)."""
+    return render(request, "web/not_found.html", {"message": message, "nav": nav}, status=404)
+
+
 def role_required(role: Role, action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Page views for ``role`` only: anonymous → the sign-in page, wrong role → 403 naming the role.
 

@@ -27,6 +27,7 @@ from governance.snapshot_publishing import publish_to_snapshot
 from proposals import rehearsals, services, tasks_rehearsal
 from proposals.document import format_units
 from proposals.models import ProposalDocument, RehearsalStatus
+from web import access
 from web import selectors_documents as selectors
 from web.access import committee_required
 
@@ -205,7 +206,7 @@ def _rehearsal_context(rehearsal: Any) -> dict[str, Any]:
 
 
 def _not_found(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "web/not_found.html", {"message": message, "nav": "incidents"}, status=404)
+    return access.not_found(request, message, nav="incidents")
 
 
 def _positive_int(raw: str) -> int | None:

@@ -26,7 +26,7 @@ from recovery.execution_selectors import get_run
 from recovery.models import BatchSendState, ExecutionRun, ExecutionRunStatus
 from recovery.verification import verify_plan
 from web import selectors_executions as selectors
-from web.access import executor_required
+from web.access import executor_required, not_found
 
 PAUSE_REASON_MAX = 500
 ACCOUNTS_PER_PAGE = 50
@@ -83,7 +83,7 @@ def discover(request: HttpRequest) -> HttpResponse:
 def publication_action(request: HttpRequest, publication_id: int, action: str) -> HttpResponse:
     """Queue or execute a passed proposal (``POST /api/publications/{id}/queue/`` and ``/execute/``)."""
     if selectors.find_publication(publication_id=publication_id) is None:
-        return _not_found(request, f"There is no publication {publication_id}.")
+        return not_found(request, f"There is no publication {publication_id}.")
     service = outcomes.queue_publication if action == "queue" else outcomes.execute_publication
     try:
         step = service(publication_id=publication_id, rpc_url=settings.CHAIN_RPC_URL, requested_by=request.user)
@@ -107,7 +107,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """``/executions/<id>/``: the run, its approval, the actions its status allows, live progress, latest events."""
     run = selectors.find_run(run_id=run_id)
     if run is None:
-        return _not_found(request, f"There is no execution run {run_id}.")
+        return not_found(request, f"There is no execution run {run_id}.")
     return _run_page(request, run)
 
 
@@ -149,7 +149,7 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
     """
     run = selectors.find_run(run_id=run_id)
     if run is None:
-        return _not_found(request, f"There is no execution run {run_id}.")
+        return not_found(request, f"There is no execution run {run_id}.")
     context = {
         "run": run,
         "progress": _progress_context(run),
@@ -168,7 +168,7 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     """Start, pause (with a reason), resume or cancel (confirmed) a run, through ``recovery.execution``."""
     run = selectors.find_run(run_id=run_id)
     if run is None:
-        return _not_found(request, f"There is no execution run {run_id}.")
+        return not_found(request, f"There is no execution run {run_id}.")
     reason = request.POST.get("reason", "").strip()
     if action == "pause" and len(reason) > PAUSE_REASON_MAX:
         return _run_page(
@@ -209,7 +209,7 @@ def run_events(request: HttpRequest, run_id: int) -> HttpResponse:
     """``/executions/<id>/events/``: the run's whole audit log, oldest first, paginated."""
     run = selectors.find_run(run_id=run_id)
     if run is None:
-        return _not_found(request, f"There is no execution run {run_id}.")
+        return not_found(request, f"There is no execution run {run_id}.")
     page = selectors.events_page(run_id=run.pk, page=request.GET.get("page"))
     return render(
         request,
@@ -234,7 +234,7 @@ def verification(request: HttpRequest, plan_id: int) -> HttpResponse:
         report = verify_plan(plan_id, asset=asset)
     except LifeboatError as error:
         if error.status == 404:
-            return _not_found(request, error.message)
+            return not_found(request, error.message)
         context = {"plan_id": plan_id, "error": error.message, "nav": "executions"}
         return render(request, "web/executor/verification.html", context, status=error.status)
     md_url = reverse("plan-verification-markdown", args=[plan_id])
@@ -390,7 +390,3 @@ def _amount(value: int, decimals: int | None) -> str:
     if decimals:
         return f"{value:,} ({format_units(value, decimals)})"
     return f"{value:,}"
-
-
-def _not_found(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "web/not_found.html", {"message": message}, status=404)

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from proposals.document import format_units
 from web import selectors_holders as selectors
+from web.access import not_found
 from web.charts import Bar, bar_chart_svg
 from web.views_siwe import holder_address
 
@@ -33,14 +34,14 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     """``/proposals/<id>/``: what happened, the content hash, totals, chart, changes, policy, tallies, accounts."""
     document = selectors.find_proposal(proposal_id=proposal_id, with_analysis=True)
     if document is None:
-        return _not_found(request, f"There is no proposal document {proposal_id}.")
+        return not_found(request, f"There is no proposal document {proposal_id}.")
     view = selectors.proposal_view(document)
     analysis_key = selectors.analysis_cache_key(document.plan.analysis)
     plan_asset = selectors.get_plan_asset(
         plan_id=document.plan_id, asset=request.GET.get("asset", ""), analysis_key=analysis_key
     )
     if request.GET.get("asset") and plan_asset is None:
-        return _not_found(request, f"Proposal {proposal_id} pays no asset {request.GET['asset']}.")
+        return not_found(request, f"Proposal {proposal_id} pays no asset {request.GET['asset']}.")
     decimals = {entry.asset: entry.decimals for entry in view.assets}
     context: dict[str, Any] = {
         "document": document,
@@ -79,14 +80,14 @@ def proposal_account(request: HttpRequest, proposal_id: int, address: str) -> Ht
     """
     document = selectors.find_proposal(proposal_id=proposal_id)
     if document is None:
-        return _not_found(request, f"There is no proposal document {proposal_id}.")
+        return not_found(request, f"There is no proposal document {proposal_id}.")
     account = selectors.parse_address(address)
     if account is None:
-        return _not_found(request, f"{address} is not an address: 0x followed by 40 hex digits.")
+        return not_found(request, f"{address} is not an address: 0x followed by 40 hex digits.")
     position = selectors.account_in_plan(plan_id=document.plan_id, account=account)
     if position is None:
         message = f"{account} is not affected by proposal {proposal_id}: it has no loss and no allocation."
-        return _not_found(request, message)
+        return not_found(request, message)
     published = selectors.published_assets(document)
     assets = []
     for entry in position["assets"]:
@@ -279,7 +280,3 @@ def _loss_chart(
 
 def _short(value: int, decimals: int | None) -> str:
     return format_units(value, decimals) if decimals else f"{value:,}"
-
-
-def _not_found(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "web/not_found.html", {"message": message}, status=404)

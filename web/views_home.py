@@ -18,7 +18,7 @@ from chain.redaction import redact, redact_url
 from chain.rpc import chain_id, connect
 from proposals.document import format_units
 from proposals.models import ProposalDocument
-from recovery.management.commands.demo_seed import DEMO_PASSWORD, DEMO_STAFF, committee_address, seeded_incident
+from recovery.demo_seed import DEMO_PASSWORD, DEMO_STAFF, committee_address, seeded_incident
 from recovery.models import AnalysisStatus, Deployment, Incident
 from recovery.selectors import get_current_deployment
 

@@ -24,6 +24,7 @@ from recovery import impact, plans, tasks
 from recovery.apis import AnalysisCreateApi, IncidentListApi, PlanCreateApi, validated_input
 from recovery.models import AnalysisStatus, ImpactAnalysis, RecoveryPlan
 from recovery.parameters import ParameterError, encode_call
+from web import access
 from web import selectors_incidents as selectors
 from web.access import committee_required
 from web.forms_incidents import AnalysisForm, IncidentForm, PlanForm, field_for_error
@@ -32,7 +33,7 @@ NAV = "incidents"
 
 
 def _not_found(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "web/not_found.html", {"message": message, "nav": NAV}, status=404)
+    return access.not_found(request, message, nav=NAV)
 
 
 def _units(amount: int | str | None, decimals: int | None) -> str:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from proposals.document import format_units
 from web import selectors_holders, selectors_votes
+from web.access import not_found
 from web.views_siwe import holder_address
 
 POLL_SECONDS = 3
@@ -25,7 +26,7 @@ def venue_tally(request: HttpRequest, proposal_id: int, kind: str, pk: int) -> H
     row = selectors_votes.find_venue(document_id=proposal_id, kind=kind, pk=pk)
     if row is None:
         message = f"Proposal {proposal_id} has no {kind} venue {pk}."
-        return render(request, "web/not_found.html", {"message": message}, status=404)
+        return not_found(request, message)
     given = request.GET.get("voter", "")
     voter = selectors_holders.parse_address(given) if given else None
     if given and voter is None:

@@ -17,7 +17,7 @@ from playwright.sync_api import Page as BrowserPage
 
 from chain import devkeys
 from proposals.services import freeze_proposal
-from recovery.management.commands.demo_seed import DEMO_PASSWORD
+from recovery.demo_seed import DEMO_PASSWORD
 from recovery.models import Incident
 from tests.browser.conftest import axe, screenshot, staff_login
 from tests.web.test_page_roles import COMMITTEE, EXECUTOR, HOLDER, PAGES, PUBLIC, url_of

@@ -22,7 +22,7 @@ from chain.artifacts import bind
 from config import urls as config_urls
 from governance.models.venues import GovernorVenue
 from proposals.models import CommitteeMember
-from recovery.management.commands.demo_seed import (
+from recovery.demo_seed import (
     DEMO_PASSWORD,
     DEMO_TITLE,
     STALE_PREFIX,

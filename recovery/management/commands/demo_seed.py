@@ -22,7 +22,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from eth_account import Account
 from web3 import Web3
 
 from chain import devkeys
@@ -33,40 +32,19 @@ from chain.keys import load_account
 from chain.redaction import redact_url
 from chain.rpc import chain_id, client_version, connect
 from config.errors import LifeboatError
-from recovery import roles
+from recovery.demo_seed import (
+    DEMO_PASSWORD,
+    DEMO_STAFF,
+    DEMO_TITLE,
+    RECOVERED_PERCENT,
+    SEED_PREFIX,
+    STALE_PREFIX,
+    committee_address,
+    seed_key,
+    seeded_incident,
+)
 from recovery.models import AnalysisStatus, Deployment, Incident, IncidentStatus, RecoveryPlan
 from recovery.selectors import get_current_deployment
-
-# The demo staff accounts' password: the dev chain's only, printed by bin/run and shown on the home
-# page in embedded mode alone (never with a real node, where the seed refuses to run).
-DEMO_PASSWORD = "lifeboat-dev"  # noqa: S105 (a public dev password, like anvil's keys)
-DEMO_TITLE = "Demo vault drained through redeem() without allowance check"
-STALE_PREFIX = "[earlier dev chain] "
-SEED_PREFIX = "demo-seed:"
-# username -> (role, committee key index or None): `committee` signs with anvil's account 3,
-# `committee2` with account 4 (sign-off needs SIGNOFF_THRESHOLD members, 2 by default).
-DEMO_STAFF: dict[str, tuple[str, int | None]] = {
-    "committee": (roles.COMMITTEE, 0),
-    "committee2": (roles.COMMITTEE, 1),
-    "executor": (roles.EXECUTOR, None),
-}
-RECOVERED_PERCENT = 60
-
-
-def seed_key(deployment: Deployment) -> str:
-    """What ``Incident.opened_via`` holds for the demo incident seeded on ``deployment``."""
-    return f"{SEED_PREFIX}{deployment.pk}"
-
-
-def seeded_incident(deployment: Deployment | None) -> Incident | None:
-    """The demo incident seeded on ``deployment`` (today's dev chain), or None."""
-    if deployment is None:
-        return None
-    return Incident.objects.filter(opened_via=seed_key(deployment)).order_by("pk").first()
-
-
-def committee_address(index: int) -> str:
-    return Account.from_key(devkeys.COMMITTEE_KEYS[index]).address
 
 
 class Command(BaseCommand):
