@@ -316,26 +316,31 @@ def _require_window(proposal: SnapshotProposal) -> None:
         raise SnapshotVoteRefused(f"voting has ended: {shown}", start=start, end=end, now=now)
 
 
-def _voting_power(w3: Web3, proposal: SnapshotProposal, voter: str) -> int:
+def voting_power_at_snapshot(w3: Web3, proposal: SnapshotProposal, voter: str) -> int:
     """``getPastVotes(voter, snapshot)`` of the venue's token, or ``getVotes`` at the snapshot while it is the head.
 
     ``getPastVotes`` reverts for the current block (``ERC5805FutureLookup``), so a vote right after
     publishing reads the same number as a call at the snapshot block, as the hub's strategy does.
-    409 when the snapshot block is not mined yet.
+    Raises ``Reverted`` while the snapshot block is not mined yet.
     """
     token = bind(w3, "LifeboatToken", proposal.venue.token)
     snapshot = int(proposal.snapshot)
+    with node_errors(w3):
+        if snapshot < int(w3.eth.block_number):
+            return int(reverts_as_chain_errors(token.functions.getPastVotes(voter, snapshot).call))
+        at_snapshot = token.functions.getVotes(voter)
+        return int(reverts_as_chain_errors(lambda: at_snapshot.call(block_identifier=snapshot)))
+
+
+def _voting_power(w3: Web3, proposal: SnapshotProposal, voter: str) -> int:
+    """The voter's power at the snapshot; 409 when the snapshot block is not mined yet."""
     try:
-        with node_errors(w3):
-            if snapshot < int(w3.eth.block_number):
-                return int(reverts_as_chain_errors(token.functions.getPastVotes(voter, snapshot).call))
-            at_snapshot = token.functions.getVotes(voter)
-            return int(reverts_as_chain_errors(lambda: at_snapshot.call(block_identifier=snapshot)))
+        return voting_power_at_snapshot(w3, proposal, voter)
     except Reverted as error:
         raise SnapshotVoteRefused(
-            f"the voting power at the proposal's snapshot block {snapshot} cannot be read ({error}): the block is "
-            "not mined yet",
-            snapshot=snapshot,
+            f"the voting power at the proposal's snapshot block {proposal.snapshot} cannot be read ({error}): the "
+            "block is not mined yet",
+            snapshot=int(proposal.snapshot),
         ) from None
 
 

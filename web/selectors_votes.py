@@ -24,6 +24,7 @@ from chain.governor import TIMESTAMP_CLOCK_MODE
 from chain.proposing import node_errors
 from chain.rpc import connect, require_chain
 from chain.transact import reverts_as_chain_errors
+from governance import snapshot_votes
 from governance.models import (
     BallotRelay,
     BallotRelayStatus,
@@ -309,27 +310,12 @@ def _snapshot_standing(row: SnapshotProposal, *, voter: str) -> VoterStanding:
     if not row.venue.token:
         return VoterStanding(voter, None, "unknown: the space names no token to read it from", vote)
     try:
-        power = _snapshot_power(row, voter=voter)
+        power = snapshot_votes.voting_power_at_snapshot(_connect(int(row.venue.chain_id)), row, voter)
     except Reverted:
         return VoterStanding(voter, None, f"known once block {row.snapshot:,} is mined (the snapshot)", vote)
     except ChainError:
         return VoterStanding(voter, None, "unknown: the node did not answer", vote)
     return VoterStanding(voter, power, f"at the proposal's snapshot, block {row.snapshot:,}", vote)
-
-
-def _snapshot_power(row: SnapshotProposal, *, voter: str) -> int:
-    """``getPastVotes(voter, snapshot)`` of the space's token, or ``getVotes`` at the snapshot while it is the head.
-
-    As the vote check does (``governance.snapshot_votes``): ``getPastVotes`` reverts for the current block.
-    """
-    w3 = _connect(int(row.venue.chain_id))
-    token = bind(w3, "LifeboatToken", row.venue.token)
-    snapshot = int(row.snapshot)
-    with node_errors(w3):
-        if snapshot < int(w3.eth.block_number):
-            return int(reverts_as_chain_errors(token.functions.getPastVotes(voter, snapshot).call))
-        at_snapshot = token.functions.getVotes(voter)
-        return int(reverts_as_chain_errors(lambda: at_snapshot.call(block_identifier=snapshot)))
 
 
 # --- helpers ---
