@@ -33,6 +33,22 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(int(value) for value in after_name[11:15]) / _TICKS
 
 
+def backend_cpu(database: str) -> dict[int, float]:
+    """CPU-seconds of each PostgreSQL backend serving ``database`` now (its process title names it)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                title = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            if title.startswith("postgres: ") and f" {database} " in title:
+                found[int(entry)] = process_cpu_seconds(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 def machine_cpu_seconds() -> float:
     """CPU seconds every process on the machine has used so far (user, nice, system, irq, softirq, steal)."""
     with open("/proc/stat") as handle:

@@ -113,7 +113,7 @@ django.setup()
 import dj_database_url  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
-from cputime import describe, machine, measured, process_cpu_seconds  # noqa: E402
+from cputime import backend_cpu, describe, machine, measured, process_cpu_seconds  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.db.utils import load_backend  # noqa: E402
@@ -462,22 +462,6 @@ def purge_queue() -> None:
             channel.queue_purge(QUEUE)
         with contextlib.suppress(Exception):
             channel.queue_delete(QUEUE)
-
-
-def backend_cpu(database: str) -> dict[int, float]:
-    """CPU-seconds of each PostgreSQL backend serving ``database`` now (its process title names it)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                title = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            if title.startswith("postgres: ") and f" {database} " in title:
-                found[int(entry)] = process_cpu_seconds(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 # --- the paths ---------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ import django  # noqa: E402
 django.setup()
 
 import psycopg  # noqa: E402
-from cputime import describe, machine, machine_cpu_seconds, process_cpu_seconds  # noqa: E402
+from cputime import backend_cpu, describe, machine, machine_cpu_seconds, process_cpu_seconds  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -395,22 +395,6 @@ class Server:
             with contextlib.suppress(OSError):
                 total += process_cpu_seconds(pid)
         return total
-
-
-def backend_cpu(database: str) -> dict[int, float]:
-    """CPU-seconds of each PostgreSQL backend serving ``database`` now (its process title names it)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                title = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            if title.startswith("postgres: ") and f" {database} " in title:
-                found[int(entry)] = process_cpu_seconds(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 def backend_cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
