@@ -275,7 +275,10 @@ def _replace_propose(w3, venue, stored: Publication) -> str:
         )
     )
     tx.pop("from")
-    return w3.eth.send_raw_transaction(proposer.sign_transaction(tx).raw_transaction).to_0x_hex()
+    sent = w3.eth.send_raw_transaction(proposer.sign_transaction(tx).raw_transaction)
+    # anvil's automine answers the send before the block is sealed; the test reads the nonce next
+    w3.eth.wait_for_transaction_receipt(sent, timeout=10, poll_latency=0.05)
+    return sent.to_0x_hex()
 
 
 @pytest.mark.parametrize("shape", ["hashed", "sequential"])
