@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "recovery",
     "proposals",
     "governance",
+    "monitoring",
+    "archive",
     "web",
 ]
 
@@ -368,6 +370,9 @@ LIFEBOAT_KEYS = {
     "executor": _key_setting("EXECUTOR", devkeys.EXECUTOR_KEY),
     "relayer": _key_setting("RELAYER", devkeys.RELAYER_KEY),
     "committee": _key_setting("COMMITTEE", devkeys.COMMITTEE_KEY),
+    # Sends the circuit breaker's pause() and commits state-snapshot roots; on the dev chain the
+    # committee's account holds the guardian roles.
+    "guardian": _key_setting("GUARDIAN", devkeys.COMMITTEE_KEY),
 }
 # Sends `propose`: PROPOSER_PRIVATE_KEY or PROPOSER_KEYSTORE, and with neither the relayer's key.
 _proposer = _key_setting("PROPOSER", "")

@@ -54,3 +54,15 @@ class CanRunAnalysis(RoleWrite):
 
 class CanBuildPlan(RoleWrite):
     permission, role, action = roles.BUILD_PLAN, roles.COMMITTEE, "building a recovery plan"
+
+
+class CanManageMonitors(RoleWrite):
+    permission, role, action = roles.MANAGE_MONITORS, roles.COMMITTEE, "configuring monitors or recording an unpause"
+
+
+class CanTakeSnapshot(RoleWrite):
+    permission, role, action = roles.TAKE_SNAPSHOT, roles.COMMITTEE, "taking, verifying or committing a state snapshot"
+
+
+class CanShutDown(RoleWrite):
+    permission, role, action = roles.SHUT_DOWN, roles.COMMITTEE, "pausing or shutting down a watched contract"

@@ -1,6 +1,7 @@
 """The roles the mission names, as Django groups with permissions.
 
-- *committee*: opens incidents, runs impact analyses, builds plans (later: signs off, publishes);
+- *committee*: opens incidents, runs impact analyses, builds plans, signs off and publishes;
+  configures monitors, records unpauses, pauses or shuts down watched contracts, takes snapshots;
 - *executor*: runs and pauses execution of approved plans;
 - everyone else reads.
 
@@ -16,10 +17,13 @@ RUN_ANALYSIS = "recovery.run_analysis"
 BUILD_PLAN = "recovery.build_plan"
 RUN_EXECUTION = "recovery.run_execution"
 PAUSE_EXECUTION = "recovery.pause_execution"
+MANAGE_MONITORS = "recovery.manage_monitors"
+TAKE_SNAPSHOT = "recovery.take_snapshot"
+SHUT_DOWN = "recovery.shut_down"
 
 # group -> permission codenames (without the app label)
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    COMMITTEE: ("open_incident", "run_analysis", "build_plan"),
+    COMMITTEE: ("open_incident", "run_analysis", "build_plan", "manage_monitors", "take_snapshot", "shut_down"),
     EXECUTOR: ("run_execution", "pause_execution"),
 }
 

@@ -87,6 +87,9 @@ class Incident(models.Model):
             ("build_plan", "Build recovery plan versions"),
             ("run_execution", "Run approved batches on chain"),
             ("pause_execution", "Pause and resume execution"),
+            ("manage_monitors", "Configure monitors, acknowledge firings, record unpauses"),
+            ("take_snapshot", "Take, verify and commit state snapshots"),
+            ("shut_down", "Pause or shut down a watched contract from Lifeboat"),
         ]
 
     def __str__(self) -> str:
