@@ -408,3 +408,35 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- State snapshots (archive app) ---
+# Where snapshot files go: a local folder by default. For S3-compatible storage install
+# django-storages[s3] and set STATE_SNAPSHOT_STORAGE_BACKEND=storages.backends.s3.S3Storage with
+# STATE_SNAPSHOT_S3_BUCKET (credentials through boto3's own environment variables, never here).
+STATE_SNAPSHOT_DIR = Path(os.environ.get("STATE_SNAPSHOT_DIR", VAR_DIR / "state-snapshots"))
+STATE_SNAPSHOT_STORAGE_BACKEND = os.environ.get(
+    "STATE_SNAPSHOT_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+)
+STORAGES["state_snapshots"] = (
+    {"BACKEND": STATE_SNAPSHOT_STORAGE_BACKEND, "OPTIONS": {"location": str(STATE_SNAPSHOT_DIR)}}
+    if STATE_SNAPSHOT_STORAGE_BACKEND.endswith("FileSystemStorage")
+    else {
+        "BACKEND": STATE_SNAPSHOT_STORAGE_BACKEND,
+        "OPTIONS": {
+            "bucket_name": os.environ.get("STATE_SNAPSHOT_S3_BUCKET", ""),
+            "location": os.environ.get("STATE_SNAPSHOT_S3_PREFIX", "state-snapshots"),
+            **({"endpoint_url": os.environ["STATE_SNAPSHOT_S3_ENDPOINT_URL"]} if os.environ.get("STATE_SNAPSHOT_S3_ENDPOINT_URL") else {}),
+            "file_overwrite": False,
+        },
+    }
+)
+# The periodic task takes a snapshot each time the confirmed head passes the last one by this many blocks.
+STATE_SNAPSHOT_EVERY_BLOCKS = _env_int("STATE_SNAPSHOT_EVERY_BLOCKS", default=100 if EMBEDDED else 1000)
+STATE_SNAPSHOT_CHECK_SECONDS = _env_int("STATE_SNAPSHOT_CHECK_SECONDS", default=60)
+# Roles of the current deployment's contracts whose balances are archived (the demo's asset and vault shares).
+STATE_SNAPSHOT_TOKEN_ROLES = _env_list("STATE_SNAPSHOT_TOKEN_ROLES", "asset,vault")
+CELERY_BEAT_SCHEDULE["take-state-snapshot"] = {
+    "task": "archive.tasks.take_periodic_snapshot",
+    "schedule": float(STATE_SNAPSHOT_CHECK_SECONDS),
+}
+# --- end of state snapshots ---

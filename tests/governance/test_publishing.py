@@ -313,7 +313,8 @@ def test_a_nonce_taken_by_another_transaction_fails_the_publication_and_publishi
     stored = _stored_but_unsent(anvil, document, venue)
     proposer = load_account(private_key=devkeys.RELAYER_KEY)
     send_plain = {"to": proposer.address, "value": 0, "nonce": stored.nonce, "gas": 21_000, "gasPrice": 10**10}
-    w3.eth.send_raw_transaction(proposer.sign_transaction({**send_plain, "chainId": 31337}).raw_transaction)
+    taken = w3.eth.send_raw_transaction(proposer.sign_transaction({**send_plain, "chainId": 31337}).raw_transaction)
+    w3.eth.wait_for_transaction_receipt(taken, timeout=10, poll_latency=0.05)
     with pytest.raises(LifeboatError) as refused:
         _propose(proposal_id=document.pk, venue_id=venue.pk, rpc_url=anvil.url)
     assert refused.value.code == "propose_refused" and "was used by another transaction" in refused.value.message
