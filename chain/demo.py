@@ -92,11 +92,14 @@ def deploy_demo_stack(
     executor: ChecksumAddress,
     committee: ChecksumAddress,
 ) -> DemoDeployment:
-    """Deploy governance (token, timelock, governor), the vault protocol, the feed and the executor.
+    """Deploy governance (token, timelock, governor), the vault protocol, the feeds, the executor
+    and the snapshot registry.
 
     The timelock ends up the only admin of everything governance controls: the deployer
     renounces its admin roles once the governor is wired in. Plans are approved by the timelock
-    (a passed governor proposal) and by the committee (acting on a passed Snapshot vote).
+    (a passed governor proposal) and by the committee (acting on a passed Snapshot vote). The
+    committee is also the guardian: it may pause the vault and the executor, shut the vault
+    down (as governance may) and commit state snapshots.
     """
     deployed: dict[str, DeployedContract] = {}
 
@@ -127,7 +130,8 @@ def deploy_demo_stack(
     send(w3, deployer, timelock.functions.grantRole(timelock.functions.CANCELLER_ROLE().call(), committee))
 
     asset, deployed["asset"] = _deploy(w3, deployer, "DemoAsset", deployer.address)
-    _, deployed["vault"] = _deploy(w3, deployer, "DemoVault", asset.address)
+    # Governance (the timelock) may shut the vault down; the committee, as guardian, may also pause it.
+    _, deployed["vault"] = _deploy(w3, deployer, "DemoVault", asset.address, timelock.address, committee)
     _, deployed["price_feed"] = _deploy(
         w3, deployer, "DemoPriceFeed", deployer.address, FEED_DECIMALS, "dUSD / USD", 10**FEED_DECIMALS
     )
@@ -156,6 +160,19 @@ def deploy_demo_stack(
     send(
         w3, deployer, timelock.functions.renounceRole(timelock.functions.DEFAULT_ADMIN_ROLE().call(), deployer.address)
     )
+    # Deployed after everything else, so the addresses above stay those of earlier releases.
+    # A second feed for the same pair: the monitors' deviation rule compares the two.
+    _, deployed["reference_feed"] = _deploy(
+        w3,
+        deployer,
+        "DemoPriceFeed",
+        deployer.address,
+        FEED_DECIMALS,
+        "dUSD / USD (reference)",
+        10**FEED_DECIMALS,
+    )
+    # Snapshot roots are committed by the committee; governance administers who may commit.
+    _, deployed["snapshot_registry"] = _deploy(w3, deployer, "SnapshotRegistry", timelock.address, committee)
 
     return DemoDeployment(
         chain_id=int(w3.eth.chain_id),

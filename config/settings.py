@@ -370,13 +370,15 @@ LIFEBOAT_KEYS = {
     "executor": _key_setting("EXECUTOR", devkeys.EXECUTOR_KEY),
     "relayer": _key_setting("RELAYER", devkeys.RELAYER_KEY),
     "committee": _key_setting("COMMITTEE", devkeys.COMMITTEE_KEY),
-    # Sends the circuit breaker's pause() and commits state-snapshot roots; on the dev chain the
-    # committee's account holds the guardian roles.
-    "guardian": _key_setting("GUARDIAN", devkeys.COMMITTEE_KEY),
 }
 # Sends `propose`: PROPOSER_PRIVATE_KEY or PROPOSER_KEYSTORE, and with neither the relayer's key.
 _proposer = _key_setting("PROPOSER", "")
 LIFEBOAT_KEYS["proposer"] = _proposer if _proposer["private_key"] or _proposer["keystore"] else LIFEBOAT_KEYS["relayer"]
+# Sends the circuit breaker's pause(), the guardian's shutdown() and state-snapshot commits:
+# GUARDIAN_PRIVATE_KEY or GUARDIAN_KEYSTORE, and with neither the committee's key (which holds the
+# guardian roles on the dev chain).
+_guardian = _key_setting("GUARDIAN", "")
+LIFEBOAT_KEYS["guardian"] = _guardian if _guardian["private_key"] or _guardian["keystore"] else LIFEBOAT_KEYS["committee"]
 
 # Strings masked wherever they would leave the process (log records, start-up errors): the
 # configured URLs (a URL's password, path and query too) and key material. Every record that
@@ -425,7 +427,8 @@ STORAGES["state_snapshots"] = (
         "OPTIONS": {
             "bucket_name": os.environ.get("STATE_SNAPSHOT_S3_BUCKET", ""),
             "location": os.environ.get("STATE_SNAPSHOT_S3_PREFIX", "state-snapshots"),
-            **({"endpoint_url": os.environ["STATE_SNAPSHOT_S3_ENDPOINT_URL"]} if os.environ.get("STATE_SNAPSHOT_S3_ENDPOINT_URL") else {}),
+            # Empty: AWS itself; another S3-compatible service (MinIO, R2, ...) by its URL.
+            "endpoint_url": os.environ.get("STATE_SNAPSHOT_S3_ENDPOINT_URL") or None,
             "file_overwrite": False,
         },
     }
@@ -440,3 +443,55 @@ CELERY_BEAT_SCHEDULE["take-state-snapshot"] = {
     "schedule": float(STATE_SNAPSHOT_CHECK_SECONDS),
 }
 # --- end of state snapshots ---
+
+# --- Monitor responses: circuit breaker, webhooks, email (monitoring/pausing.py, webhooks.py) ---
+# One webhook from the environment (more through this list in a settings override): the URL may
+# carry a token and the secret signs every request, so both join LIFEBOAT_SECRETS; actions and
+# logs name the webhook by its name only.
+_monitor_webhook_url = os.environ.get("MONITOR_WEBHOOK_URL", "")
+MONITOR_WEBHOOKS = (
+    [
+        {
+            "name": os.environ.get("MONITOR_WEBHOOK_NAME", "default"),
+            "url": _monitor_webhook_url,
+            "secret": os.environ.get("MONITOR_WEBHOOK_SECRET", ""),
+        }
+    ]
+    if _monitor_webhook_url
+    else []
+)
+LIFEBOAT_SECRETS += [value for hook in MONITOR_WEBHOOKS for value in (hook["url"], hook["secret"]) if value]
+MONITOR_WEBHOOK_MAX_ATTEMPTS = _env_int("MONITOR_WEBHOOK_MAX_ATTEMPTS", default=8)
+# A receiver refuses a signed request whose timestamp is further than this from its clock (replays).
+MONITOR_WEBHOOK_TOLERANCE_SECONDS = _env_int("MONITOR_WEBHOOK_TOLERANCE_SECONDS", default=300)
+MONITOR_WEBHOOK_TIMEOUT_SECONDS = _env_int("MONITOR_WEBHOOK_TIMEOUT_SECONDS", default=10)
+MONITOR_EMAIL_TO = _env_list("MONITOR_EMAIL_TO", "")
+MONITOR_EMAIL_FROM = os.environ.get("MONITOR_EMAIL_FROM", "lifeboat-monitor@localhost")
+# The first retry of a failed pause, webhook or email waits this long, doubled per attempt (at most 5 min).
+MONITOR_RESPONSE_BACKOFF_SECONDS = float(os.environ.get("MONITOR_RESPONSE_BACKOFF_SECONDS", "2"))
+MONITOR_PAUSE_MAX_ATTEMPTS = _env_int("MONITOR_PAUSE_MAX_ATTEMPTS", default=5)
+MONITOR_PAUSE_RECEIPT_TIMEOUT_SECONDS = _env_int("MONITOR_PAUSE_RECEIPT_TIMEOUT_SECONDS", default=30)
+MONITOR_PAUSE_MAX_FEE_PER_GAS = _env_int("MONITOR_PAUSE_MAX_FEE_PER_GAS", default=EXECUTION_MAX_FEE_PER_GAS)
+# The embedded mode prints emails on the console; set EMAIL_BACKEND (and Django's EMAIL_HOST ...) for SMTP.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if EMBEDDED else "django.core.mail.backends.smtp.EmailBackend",
+)
+# --- end of monitor responses ---
+
+# --- Monitor engine (monitoring app) ---
+# Celery beat runs the due monitors this often; each watched deployment also has its own
+# interval_seconds (it is run when that much time has passed since its last run).
+MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "5"))
+# A monitor's node must answer quickly: a slow node is reported unreachable rather than waited for.
+MONITOR_RPC_TIMEOUT_SECONDS = _env_int("MONITOR_RPC_TIMEOUT_SECONDS", default=5)
+MONITOR_RPC_RETRIES = _env_int("MONITOR_RPC_RETRIES", default=1)
+# A run's lease on its deployment expires after this long (a worker that died mid-run holds it no longer).
+MONITOR_LEASE_SECONDS = _env_int("MONITOR_LEASE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["run-monitors"] = {
+    "task": "monitoring.tasks.run_monitors",
+    "schedule": MONITOR_INTERVAL_SECONDS,
+    # A tick not started before the next one is dropped: the next covers the same blocks.
+    "options": {"expires": MONITOR_INTERVAL_SECONDS},
+}
+# --- end of monitor engine ---

@@ -36,6 +36,8 @@ def test_devchain_deploys_seeds_and_records_the_demo_stack(settings, tmp_path):
         "price_feed",
         "recovery_executor",
         "migrated_vault_share",
+        "reference_feed",
+        "snapshot_registry",
     }
     for role, contract in roles.items():
         assert contract.address == state["contracts"][role]["address"]
