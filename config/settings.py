@@ -378,7 +378,9 @@ LIFEBOAT_KEYS["proposer"] = _proposer if _proposer["private_key"] or _proposer["
 # GUARDIAN_PRIVATE_KEY or GUARDIAN_KEYSTORE, and with neither the committee's key (which holds the
 # guardian roles on the dev chain).
 _guardian = _key_setting("GUARDIAN", "")
-LIFEBOAT_KEYS["guardian"] = _guardian if _guardian["private_key"] or _guardian["keystore"] else LIFEBOAT_KEYS["committee"]
+LIFEBOAT_KEYS["guardian"] = (
+    _guardian if _guardian["private_key"] or _guardian["keystore"] else LIFEBOAT_KEYS["committee"]
+)
 
 # Strings masked wherever they would leave the process (log records, start-up errors): the
 # configured URLs (a URL's password, path and query too) and key material. Every record that

@@ -44,6 +44,9 @@ class WatchedDeployment(models.Model):
     head_changed_at = models.DateTimeField(null=True, blank=True, help_text="When the head last advanced")
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="Redacted: never holds the RPC URL")
+    # The run lease (``monitoring.engine``): one process at a time runs a deployment's monitor.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,8 +92,8 @@ class Rule(models.Model):
     """One check on a watched deployment.
 
     ``params`` holds the kind's thresholds, e.g. ``{"feed": "0x..", "heartbeat_seconds": 3600,
-    "grace_seconds": 60}`` for staleness or ``{"vault": "0x..", "max_outflow_bps": 2000,
-    "window_blocks": 5}`` for drain; ``monitoring.rules`` validates them per kind.
+    "grace_seconds": 60}`` for staleness or ``{"contract": "0x..", "asset": "0x..",
+    "max_outflow_bps": 2000, "window_blocks": 5}`` for drain; ``monitoring.rules`` validates them per kind.
     """
 
     watched = models.ForeignKey(WatchedDeployment, on_delete=models.CASCADE, related_name="rules")
@@ -108,6 +111,9 @@ class Rule(models.Model):
     # State, written by the monitor run.
     state = models.CharField(max_length=16, choices=RuleState.choices, default=RuleState.UNKNOWN)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    last_cause = models.CharField(
+        max_length=200, blank=True, help_text="Cause of the latest failing observation of the current streak"
+    )
     last_observed_at = models.DateTimeField(null=True, blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     metric = models.CharField(max_length=64, blank=True, help_text="What Observation.value measures, with its unit")

@@ -20,6 +20,7 @@ from recovery.models.core import (
     PlanStatus,
     RecoveryPlan,
 )
+from recovery.models.emergency import EscapeHatchBuild, VaultShutdown
 from recovery.models.execution import *  # noqa: F403  (its __all__ lists the execution models)
 from recovery.models.execution import __all__ as _execution_all
 
@@ -30,6 +31,7 @@ __all__ = [
     "BalanceSnapshot",
     "DeployedContract",
     "Deployment",
+    "EscapeHatchBuild",
     "ImpactAnalysis",
     "ImpactKind",
     "Incident",
@@ -42,5 +44,6 @@ __all__ = [
     "PlanPolicy",
     "PlanStatus",
     "RecoveryPlan",
+    "VaultShutdown",
     *_execution_all,
 ]
