@@ -76,6 +76,16 @@ RUNS = {
         ["--accounts", "100000", "--clients", "20", "--seconds", "15", "--rounds", "2", "--workers", "2,3,5"],
         ["--accounts", "5000", "--clients", "20", "--seconds", "2", "--rounds", "1", "--database", "bench_web_quick"],
     ),
+    "snapshot-archive": (
+        "snapshot_archive_bench.py",
+        ["--logs", "1000000", "--accounts", "100000", "--after-logs", "20000", "--rounds", "3"],
+        ["--logs", "20000", "--accounts", "4000", "--after-logs", "2000", "--rounds", "1"],
+    ),
+    "detection-latency": (
+        "detection_latency_bench.py",
+        ["--runs", "10"],
+        ["--runs", "1", "--peer-interval", "1"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from archive import apis as archive_apis
 from config import errors
 from governance import apis as governance_apis
 from governance import apis_ballots, apis_following, apis_publishing, apis_snapshot
+from monitoring import urls_api as monitoring_urls
 from proposals import apis as proposal_apis
 from proposals import apis_rehearsal, apis_safe, apis_signoff
-from recovery import apis, apis_execution, apis_verification
+from recovery import apis, apis_execution, apis_vault, apis_verification
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -45,6 +47,9 @@ urlpatterns = [
     *apis_snapshot.urlpatterns,
     *apis_execution.urlpatterns,
     *apis_verification.urlpatterns,
+    *apis_vault.urlpatterns,
+    *monitoring_urls.urlpatterns,
+    *archive_apis.urlpatterns,
     path("", include("web.urls")),
     # Last: any other /api/ path answers the JSON 404, with DEBUG on as well (whose 404 is a page).
     re_path(r"^api/", errors.api_not_found),

@@ -2,12 +2,15 @@
 
 from web import (
     urls_accounts,
+    urls_archive,
     urls_committee,
     urls_documents,
     urls_executor,
     urls_holders,
     urls_home,
+    urls_monitoring,
     urls_siwe,
+    urls_vault,
     urls_votes,
 )
 
@@ -20,3 +23,6 @@ urlpatterns += urls_votes.urlpatterns
 urlpatterns += urls_committee.urlpatterns
 urlpatterns += urls_documents.urlpatterns
 urlpatterns += urls_executor.urlpatterns
+urlpatterns += urls_monitoring.urlpatterns
+urlpatterns += urls_vault.urlpatterns
+urlpatterns += urls_archive.urlpatterns

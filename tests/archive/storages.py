@@ -1,0 +1,17 @@
+"""A storage backend that behaves like a full disk: it writes part of a file, then fails with ENOSPC.
+
+(The tests run as root, where a read-only folder does not refuse writes.)"""
+
+import errno
+import os
+
+from django.core.files.storage import FileSystemStorage
+
+
+class FullDiskStorage(FileSystemStorage):
+    def _save(self, name, content):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content.read()[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")
