@@ -102,5 +102,7 @@ urlpatterns = [
     path("api/state-snapshots/", SnapshotListApi.as_view(), name="snapshots"),
     path("api/state-snapshots/<int:snapshot_id>/", SnapshotDetailApi.as_view(), name="snapshot"),
     path("api/state-snapshots/<int:snapshot_id>/verify/", SnapshotVerifyApi.as_view(), name="snapshot-verify"),
-    path("api/state-snapshots/<int:snapshot_id>/proof/<str:address>/", SnapshotProofApi.as_view(), name="snapshot-proof"),
+    path(
+        "api/state-snapshots/<int:snapshot_id>/proof/<str:address>/", SnapshotProofApi.as_view(), name="snapshot-proof"
+    ),
 ]
