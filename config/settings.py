@@ -497,3 +497,15 @@ CELERY_BEAT_SCHEDULE["run-monitors"] = {
     "options": {"expires": MONITOR_INTERVAL_SECONDS},
 }
 # --- end of monitor engine ---
+
+# --- Monitor observation retention (monitoring/retention.py) ---
+# Observations older than this are deleted, except each rule's latest MONITOR_OBSERVATION_KEEP_LATEST
+# and every observation a firing cites as evidence.
+MONITOR_OBSERVATION_RETENTION_DAYS = _env_int("MONITOR_OBSERVATION_RETENTION_DAYS", default=30)
+MONITOR_OBSERVATION_KEEP_LATEST = _env_int("MONITOR_OBSERVATION_KEEP_LATEST", default=100)
+MONITOR_RETENTION_INTERVAL_SECONDS = _env_int("MONITOR_RETENTION_INTERVAL_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["prune-observations"] = {
+    "task": "monitoring.tasks.prune_observations",
+    "schedule": float(MONITOR_RETENTION_INTERVAL_SECONDS),
+}
+# --- end of monitor observation retention ---

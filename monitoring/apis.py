@@ -128,6 +128,7 @@ class PauseRecordOutput(serializers.Serializer):
     by_address = serializers.CharField()
     firing = serializers.IntegerField(allow_null=True)
     note = serializers.CharField()
+    status = serializers.CharField(help_text="pending (recorded before its broadcast), done or failed")
     recorded_at = serializers.DateTimeField()
 
 
@@ -218,6 +219,7 @@ def pause_data(record: PauseRecord) -> dict[str, Any]:
         "by_address": record.by_address,
         "firing": record.firing_id,
         "note": selectors.clean_text(record.note),
+        "status": record.status,
         "recorded_at": record.recorded_at,
     }
 

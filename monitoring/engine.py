@@ -18,7 +18,9 @@ One run (``run_watched``):
    rules (stall, reachability) once (see ``monitoring.rules``);
 5. writes everything in one transaction: observations, each rule's debounce state, firings (one
    open firing per (rule, cause), a database constraint), incidents (one per cause while it is
-   open), and the progress. A node failure midway writes nothing but the unreachable
+   open), the pause log (the ``Paused``/``Unpaused`` events of the contracts and pause targets in
+   these blocks, read with the run: ``monitoring.pausing.record_events``), and the progress.
+   A node failure midway writes nothing but the unreachable
    observation, so a run is never half-recorded. After the commit, each firing that opened or
    fired again goes to ``monitoring.responses.respond``.
 
@@ -52,6 +54,7 @@ from chain.errors import ChainError, RpcUnavailable
 from chain.logs import RawRpc
 from chain.redaction import redact
 from chain.watch import BlockHeader, block_headers
+from monitoring import pausing
 from monitoring.exceptions import InvalidRuleParams, WatchedNotFound
 from monitoring.models import (
     Firing,
@@ -199,13 +202,24 @@ def _run(watched: WatchedDeployment, *, now: datetime) -> RunResult:
             outcomes, headers, errors = _evaluate(
                 watched, rules, rpc, chain_id=chain_id, head=head, now=now, result=result
             )
+            pauses = _pause_events(watched, result)
         except RpcUnavailable as error:
             # The node went away midway: nothing of this run is recorded but that.
             return _record_unreachable(watched, rules, result, _clean(str(error), watched), now=now)
     finally:
         rpc.close()
-    _record(watched, rules, outcomes, headers, errors, result, head=head, now=now)
+    _record(watched, rules, outcomes, headers, errors, result, head=head, now=now, pauses=pauses)
     return result
+
+
+def _pause_events(watched: WatchedDeployment, result: RunResult) -> list[Any]:
+    """The pauses and unpauses of the deployment's contracts and pause targets in this run's blocks,
+    recorded with the run (``monitoring.pausing``): one sent outside Lifeboat is logged with its
+    sender, one Lifeboat sent completes its own record. Read before anything is written, so a
+    node failure here records nothing of the run and the next run covers the blocks again."""
+    if result.from_block is None or result.to_block is None:
+        return []
+    return pausing.pause_events_of(watched, from_block=result.from_block, to_block=result.to_block)
 
 
 def _identify(rpc: RawRpc) -> tuple[int, int]:
@@ -344,6 +358,7 @@ def _record(
     *,
     head: int,
     now: datetime,
+    pauses: Sequence[Any] = (),
 ) -> None:
     progress: dict[str, Any] = {
         "head_block": head,
@@ -359,6 +374,8 @@ def _record(
         for rule in rules:
             if rule.pk in outcomes:
                 pending.append(_apply(watched, rule, outcomes[rule.pk], headers, result, now=now))
+        if pauses:
+            pausing.record_events(chain_id=watched.chain_id, events=pauses)
         WatchedDeployment.objects.filter(pk=watched.pk).update(**progress)
         _respond_on_commit(pending)
 

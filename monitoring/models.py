@@ -235,6 +235,12 @@ class PauseAction(models.TextChoices):
     UNPAUSE = "unpause", "Unpaused"
 
 
+class PauseStatus(models.TextChoices):
+    PENDING = "pending", "Sent, not mined yet"
+    DONE = "done", "Mined"
+    FAILED = "failed", "Failed"
+
+
 class PauseRecord(models.Model):
     """A pause or unpause of a watched contract, and who did it (a Lifeboat user, a firing, or an
     address seen on chain)."""
@@ -250,6 +256,12 @@ class PauseRecord(models.Model):
     by_address = models.CharField(max_length=42, blank=True, help_text="The account that sent it on chain")
     firing = models.ForeignKey(Firing, null=True, blank=True, on_delete=models.SET_NULL, related_name="pauses")
     note = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16,
+        choices=PauseStatus.choices,
+        default=PauseStatus.DONE,
+        help_text="Pending: recorded before its broadcast (who asked), until its receipt or the monitor sees it",
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -49,6 +49,7 @@ from monitoring.models import (
     Firing,
     PauseAction,
     PauseRecord,
+    PauseStatus,
     ResponseAction,
     WatchedDeployment,
 )
@@ -337,16 +338,23 @@ def _done(action: ResponseAction, *, tx_hash: str, block: int) -> ResponseAction
             status=ActionStatus.DONE, tx_hash=tx_hash, block_number=block, done_at=timezone.now(), last_error=""
         ):
             return ResponseAction.objects.get(pk=action.pk)
-        PauseRecord.objects.create(
-            chain_id=watched.chain_id,
-            contract=action.target,
-            action=PauseAction.PAUSE,
-            tx_hash=tx_hash,
-            block_number=block,
-            by_address=guardian_account().address,
-            firing=firing,
-            note=f"circuit breaker: rule {firing.rule.name} fired ({firing.cause})",
-        )
+        fields = {
+            "block_number": block,
+            "by_address": guardian_account().address,
+            "firing": firing,
+            "note": f"circuit breaker: rule {firing.rule.name} fired ({firing.cause})",
+            "status": PauseStatus.DONE,
+        }
+        # The monitor's scan may have seen the Paused event first (a retry's receipt read late): complete its record.
+        seen = PauseRecord.objects.filter(
+            chain_id=watched.chain_id, contract=action.target, action=PauseAction.PAUSE, tx_hash__iexact=tx_hash
+        ).first()
+        if seen is not None:
+            PauseRecord.objects.filter(pk=seen.pk).update(**fields)
+        else:
+            PauseRecord.objects.create(
+                chain_id=watched.chain_id, contract=action.target, action=PauseAction.PAUSE, tx_hash=tx_hash, **fields
+            )
     log.info("firing %s: %s paused in block %s (%s)", firing.pk, action.target, block, tx_hash)
     return ResponseAction.objects.get(pk=action.pk)
 
@@ -422,6 +430,11 @@ def unpause(
 ) -> PauseRecord:
     """Send the guardian's ``unpause()`` to ``contract`` for a committee member, and record it with them.
 
+    The record (``by_user``, the transaction's hash, status PENDING) is committed BEFORE the
+    broadcast, in the guardian key's lease, so a crash after sending still says who asked; the
+    receipt makes it DONE with its block (or FAILED), and if the process died before that, the
+    monitor's scan of the ``Unpaused`` event (``record_pause_events``) completes the same record.
+
     ``RoleRequired`` without ``recovery.manage_monitors``; ``ContractNotPaused`` (409) when it is
     not paused (nothing sent); ``GuardianRefused`` (409) when the contract refuses the guardian;
     ``ChainUnavailable`` (503) when the node fails. The chain is the watched deployment's that
@@ -448,6 +461,28 @@ def unpause(
         gas = chain_guardian.estimate_call(
             w3, sender=account.address, contract=contract, data=chain_guardian.UNPAUSE_CALLDATA
         )
+        intent: list[PauseRecord] = []
+
+        def record_intent(signed: chain_sender.SignedTx) -> bool:
+            # Called again only when the nonce went to another transaction: the new hash replaces it.
+            if intent:
+                PauseRecord.objects.filter(pk=intent[0].pk).update(tx_hash=signed.tx_hash)
+                intent[0].tx_hash = signed.tx_hash
+            else:
+                intent.append(
+                    PauseRecord.objects.create(
+                        chain_id=chain_id,
+                        contract=contract,
+                        action=PauseAction.UNPAUSE,
+                        tx_hash=signed.tx_hash,
+                        by_user=user,
+                        by_address=account.address,
+                        note=note,
+                        status=PauseStatus.PENDING,
+                    )
+                )
+            return True
+
         signed = _send_under_lease(
             w3,
             account=account,
@@ -455,7 +490,7 @@ def unpause(
             contract=contract,
             data=chain_guardian.UNPAUSE_CALLDATA,
             gas=gas,
-            record=lambda _signed: True,
+            record=record_intent,
         )
         assert signed is not None
         mined = receipt_of(w3, signed.tx_hash, timeout=settings.MONITOR_PAUSE_RECEIPT_TIMEOUT_SECONDS, poll=0.05)
@@ -468,19 +503,24 @@ def unpause(
             error=error.error,
         ) from None
     except (RpcUnavailable, SenderKeyBusy) as error:
+        if intent:  # recorded and perhaps broadcast: the scan completes it if it is mined
+            raise ChainUnavailable(
+                f"unpause of {contract} recorded as {intent[0].tx_hash} but its broadcast or receipt failed "
+                f"(the monitor records it if it is mined): {_redacted(error, watched)}"
+            ) from None
         raise ChainUnavailable(f"unpause of {contract} not sent: {_redacted(error, watched)}") from None
+    record = intent[0]
     if mined is not None and mined["status"] != 1:
+        PauseRecord.objects.filter(pk=record.pk).update(
+            status=PauseStatus.FAILED, block_number=int(mined["blockNumber"])
+        )
         raise GuardianRefused(f"the unpause transaction {signed.tx_hash} failed", contract=contract)
-    record = PauseRecord.objects.create(
-        chain_id=chain_id,
-        contract=contract,
-        action=PauseAction.UNPAUSE,
-        tx_hash=signed.tx_hash,
-        block_number=int(mined["blockNumber"]) if mined is not None else None,
-        by_user=user,
-        by_address=account.address,
-        note=note,
-    )
+    if mined is not None:
+        # Only a pending record moves: the scan may have completed it already (same values).
+        PauseRecord.objects.filter(pk=record.pk, status=PauseStatus.PENDING).update(
+            status=PauseStatus.DONE, block_number=int(mined["blockNumber"])
+        )
+    record.refresh_from_db()
     log.info("%s unpaused by %s in %s", contract, user.get_username(), signed.tx_hash)
     return record
 
@@ -526,17 +566,36 @@ def record_pause_events(
 
     A pause or unpause Lifeboat sent is recorded already (same transaction): it is not doubled.
     """
-    watched = WatchedDeployment.objects.prefetch_related("rules").get(pk=watched_id)
+    watched = WatchedDeployment.objects.get(pk=watched_id)
+    events = pause_events_of(watched, from_block=from_block, to_block=to_block, w3=w3)
+    return record_events(chain_id=watched.chain_id, events=events)
+
+
+def pause_contracts(watched: WatchedDeployment) -> list[str]:
+    """What the pause log watches: the deployment's contracts and every rule's pause targets (a role
+    such as ``"vault"`` resolves through the contracts), checksummed, each once."""
     contracts: list[str] = []
-    for value in [
-        *(watched.contracts or {}).values(),
-        *(t for r in watched.rules.all() for t in r.pause_targets or []),
-    ]:
-        if is_address(str(value)) and to_checksum_address(str(value)) not in contracts:
-            contracts.append(to_checksum_address(str(value)))
+    roles_ = watched.contracts or {}
+    for value in [*roles_.values(), *(t for r in watched.rules.all() for t in r.pause_targets or [])]:
+        address = str(value) if is_address(str(value)) else str(roles_.get(str(value), ""))
+        if is_address(address) and to_checksum_address(address) not in contracts:
+            contracts.append(to_checksum_address(address))
+    return contracts
+
+
+def pause_events_of(
+    watched: WatchedDeployment, *, from_block: int, to_block: int, w3: Web3 | None = None
+) -> list[chain_guardian.PauseEvent]:
+    """The ``Paused``/``Unpaused`` events of ``pause_contracts(watched)`` in the range (``RpcUnavailable``
+    when the node fails: the engine then records nothing of the run, and covers the range again)."""
     w3 = w3 or chain_client(watched)
-    events = chain_guardian.pause_events(w3, contracts, from_block=from_block, to_block=to_block)
-    return [_record_event(chain_id=watched.chain_id, event=event, note="seen on chain") for event in events]
+    return chain_guardian.pause_events(w3, pause_contracts(watched), from_block=from_block, to_block=to_block)
+
+
+def record_events(*, chain_id: int, events: Iterable[chain_guardian.PauseEvent]) -> list[PauseRecord]:
+    """One record per event's transaction: new ones for what was sent outside Lifeboat, and the
+    completion of Lifeboat's own (a pending unpause becomes DONE with its block)."""
+    return [_record_event(chain_id=chain_id, event=event, note="seen on chain") for event in events]
 
 
 def _record_event(*, chain_id: int, event: chain_guardian.PauseEvent, note: str) -> PauseRecord:
@@ -544,9 +603,10 @@ def _record_event(*, chain_id: int, event: chain_guardian.PauseEvent, note: str)
         chain_id=chain_id, contract=event.contract, action=event.action, tx_hash__iexact=event.tx_hash
     ).first()
     if existing is not None:
-        if existing.block_number is None:
-            PauseRecord.objects.filter(pk=existing.pk).update(block_number=event.block_number)
-            existing.block_number = event.block_number
+        if existing.block_number != event.block_number or existing.status != PauseStatus.DONE:
+            # A pending record (sent by Lifeboat, its receipt not read), or one whose block a reorg moved.
+            PauseRecord.objects.filter(pk=existing.pk).update(block_number=event.block_number, status=PauseStatus.DONE)
+            existing.block_number, existing.status = event.block_number, PauseStatus.DONE
         return existing
     return PauseRecord.objects.create(
         chain_id=chain_id,

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 import monitoring.tasks_responses  # noqa: F401  (autodiscovery imports this module only: registers them)
-from monitoring import engine
+from monitoring import engine, retention
 
 
 # No retry: the next beat tick (MONITOR_INTERVAL_SECONDS) runs again from the stored progress,
@@ -22,3 +22,9 @@ def run_monitors() -> list[dict[str, object]]:
         }
         for result in engine.run_due()
     ]
+
+
+@shared_task
+def prune_observations() -> int:
+    """Delete old observations (``monitoring.retention``); beat entry ``prune-observations``."""
+    return retention.prune_observations()
