@@ -45,3 +45,19 @@ class StateSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"state snapshot {self.pk} at block {self.block}"
+
+
+class PeriodicSnapshotRun(models.Model):
+    """How the latest run of the periodic snapshot task ended: one row (pk 1), rewritten by each run.
+
+    A failed run is otherwise only a log line, and the next run may fail the same way for hours;
+    the archive page reads this row to say so. ``error`` is redacted before it is stored.
+    """
+
+    ran_at = models.DateTimeField()
+    ok = models.BooleanField()
+    error = models.TextField(blank=True, help_text="Why the run failed (redacted); empty when it succeeded")
+    succeeded_at = models.DateTimeField(null=True, blank=True, help_text="The latest run that succeeded")
+
+    def __str__(self) -> str:
+        return f"periodic snapshot run at {self.ran_at}: {'ok' if self.ok else 'failed'}"

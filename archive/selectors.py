@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from archive.document import LEAF_ENCODING, SnapshotContent, decode_snapshot, sha256_hex, snapshot_tree
 from archive.exceptions import SnapshotAltered, SnapshotNotFound
-from archive.models import StateSnapshot
+from archive.models import PeriodicSnapshotRun, StateSnapshot
 from recovery.merkle import StandardMerkleTree
 
 STORAGE_ALIAS = "state_snapshots"
@@ -20,6 +20,11 @@ def snapshot_storage() -> Storage:
 
 def list_snapshots() -> QuerySet[StateSnapshot]:
     return StateSnapshot.objects.order_by("-block", "-pk")
+
+
+def failed_periodic_run() -> PeriodicSnapshotRun | None:
+    """The latest periodic snapshot run if it failed; ``None`` when it succeeded or none ran yet."""
+    return PeriodicSnapshotRun.objects.filter(pk=1, ok=False).first()
 
 
 def get_snapshot(reference: int | str) -> StateSnapshot:

@@ -37,7 +37,7 @@ from archive.exceptions import (
     RegistryUnavailable,
     SnapshotStorageFailed,
 )
-from archive.models import StateSnapshot
+from archive.models import PeriodicSnapshotRun, StateSnapshot
 from archive.selectors import snapshot_storage
 from chain.balances import balances_at
 from chain.blocks import BlockMissing, block_hashes, head_block, node_chain_id
@@ -205,6 +205,23 @@ def take_periodic_snapshot(*, rpc_url: str | None = None, every: int | None = No
     if last is not None and target <= last.block:
         return None
     return take_snapshot(block=target, rpc_url=url, tokens=tracked.tokens)
+
+
+def record_periodic_run(*, error: str = "") -> PeriodicSnapshotRun:
+    """Record how a periodic run ended: ``error`` empty for a success, else why it failed.
+
+    The text is redacted here (the configured node's URL and every ``LIFEBOAT_SECRETS`` entry,
+    every URL cut to scheme, host and port), whatever raised it, since the archive page shows it.
+    """
+    now = timezone.now()
+    values: dict[str, object] = {"ran_at": now, "ok": not error, "error": ""}
+    if error:
+        secrets = [settings.CHAIN_RPC_URL, *settings.LIFEBOAT_SECRETS]
+        values["error"] = redact(error, secrets=[s for s in secrets if s])[:2000]
+    else:
+        values["succeeded_at"] = now
+    run, _ = PeriodicSnapshotRun.objects.update_or_create(pk=1, defaults=values)
+    return run
 
 
 def verify_snapshot(*, snapshot: StateSnapshot, rpc_url: str | None = None) -> VerifyResult:

@@ -11,7 +11,7 @@ from django.shortcuts import render
 
 from archive.document import LEAF_ENCODING
 from archive.exceptions import SnapshotNotFound
-from archive.selectors import commitment_of, read_snapshot_file
+from archive.selectors import commitment_of, failed_periodic_run, read_snapshot_file
 from web import selectors_archive as selectors
 from web.access import not_found
 
@@ -19,9 +19,11 @@ NAV = "snapshots"
 
 
 def snapshot_list(request: HttpRequest) -> HttpResponse:
-    """``/state-snapshots/``: every snapshot, newest block first, with its root, file hash and commitment."""
+    """``/state-snapshots/``: every snapshot, newest block first, with its root, file hash and
+    commitment; and a warning when the latest periodic run failed."""
     page = selectors.list_snapshot_page(page=request.GET.get("page"))
-    return render(request, "web/archive/list.html", {"page": page, "snapshots": page.object_list, "nav": NAV})
+    context = {"page": page, "snapshots": page.object_list, "failed_run": failed_periodic_run(), "nav": NAV}
+    return render(request, "web/archive/list.html", context)
 
 
 def snapshot_detail(request: HttpRequest, snapshot_id: int) -> HttpResponse:

@@ -15,3 +15,10 @@ class FullDiskStorage(FileSystemStorage):
         with open(path, "wb") as handle:
             handle.write(content.read()[:100])
         raise OSError(errno.ENOSPC, "No space left on device")
+
+
+class ReadOnlyStorage(FileSystemStorage):
+    """A storage mounted read-only: every write fails with EROFS before a byte is written."""
+
+    def _save(self, name, content):
+        raise OSError(errno.EROFS, "Read-only file system")

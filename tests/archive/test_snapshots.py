@@ -164,6 +164,19 @@ def test_a_full_storage_fails_cleanly_and_leaves_nothing_half_written(tracked, s
     assert not BalanceSnapshot.objects.exists()
 
 
+def test_a_read_only_storage_fails_cleanly_and_records_nothing(tracked, snapshot_dir, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "state_snapshots": {
+            "BACKEND": "tests.archive.storages.ReadOnlyStorage",
+            "OPTIONS": {"location": str(snapshot_dir)},
+        },
+    }
+    with pytest.raises(SnapshotStorageFailed, match=r"Read-only file system.*nothing was recorded"):
+        services.take_snapshot()
+    assert not StateSnapshot.objects.exists() and not BalanceSnapshot.objects.exists()
+
+
 def test_a_holders_proof_verifies_against_the_root(tracked):
     snapshot = services.take_snapshot()
     holder = tracked.holders[0]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import Page as BrowserPage
 
+from archive.services import take_snapshot
 from chain import devkeys
 from proposals.services import freeze_proposal
 from recovery.demo_seed import DEMO_PASSWORD
@@ -38,6 +39,8 @@ MUST_VISIT = {
     "committee-plan",
     "committee-document",
     "executor-runs",
+    "snapshots-page",
+    "snapshot-page",
 }
 DEV_KEYS = (
     devkeys.DEPLOYER_KEY,
@@ -49,9 +52,18 @@ DEV_KEYS = (
 
 
 @pytest.fixture
-def world(app_url, demo, chain_settings) -> dict[str, object]:
-    """The demo seeded on the session anvil, its plan frozen: the sample objects of the page table."""
+def world(app_url, demo, chain_settings, tmp_path) -> dict[str, object]:
+    """The demo seeded on the session anvil, its plan frozen, a state snapshot taken: the page table's samples."""
     call_command("demo_seed", stdout=StringIO())
+    chain_settings.STORAGES = {
+        **chain_settings.STORAGES,
+        "state_snapshots": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "state-snapshots")},
+        },
+    }
+    chain_settings.CONFIRMATION_DEPTH = 0
+    snapshot = take_snapshot()
     incident = Incident.objects.get()
     analysis = incident.analyses.get()
     plan = incident.plans.get()
@@ -64,6 +76,7 @@ def world(app_url, demo, chain_settings) -> dict[str, object]:
         "document": document.pk,
         "victim": victim,
         "artifact": "RecoveryExecutor",
+        "snapshot": snapshot.pk,
     }
 
 
@@ -149,7 +162,7 @@ def test_each_public_page_reads_without_javascript(browser, app_url, world):
     finally:
         context.close()
 
-    assert {"home", "holder-proposals", "holder-proposal", "holder-me"} <= set(read)
+    assert {"home", "holder-proposals", "holder-proposal", "holder-me", "snapshots-page", "snapshot-page"} <= set(read)
 
 
 def test_the_not_found_page_is_the_sites_own_and_accessible(page, app_url, console_errors):
