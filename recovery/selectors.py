@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from django.db.models import BinaryField, F, QuerySet, TextField
-from django.db.models.functions import Cast, Substr
+from django.db import connection
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from recovery.commitment import Batch, CommitmentDomain, build_commitment
 from recovery.exceptions import InvalidInput
@@ -81,13 +82,19 @@ def allocation_proof(plan_asset_id: int, tree_index: int) -> list[str]:
 def _allocation_proof(plan_asset_id: int, tree_index: int) -> tuple[str, list[str]]:
     """The leaf and proof at ``tree_index``, reading only those nodes out of the stored array."""
     positions = [tree_index, *proof_positions(tree_index)]
-    nodes = PlanAsset.objects.filter(pk=plan_asset_id).values(
-        **{
-            f"n{i}": Substr("allocation_nodes", 32 * p + 1, 32, output_field=BinaryField())
-            for i, p in enumerate(positions)
-        }
-    )[0]
-    hexes = ["0x" + bytes(nodes[f"n{i}"]).hex() for i in range(len(positions))]
+    # SQL written here: the ORM's building of ~18 SUBSTR expressions cost more CPU than the whole
+    # read (about 3 ms, a third of the holder's account page). SUBSTR slices bytea and BLOB alike.
+    column = connection.ops.quote_name(PlanAsset._meta.get_field("allocation_nodes").column)
+    slices = ", ".join([f"SUBSTR({column}, %s, 32)"] * len(positions))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {slices} FROM {PlanAsset._meta.db_table} WHERE id = %s",  # noqa: S608 (names from _meta)
+            [*(32 * p + 1 for p in positions), plan_asset_id],
+        )
+        nodes = cursor.fetchone()
+    if nodes is None:
+        raise PlanAsset.DoesNotExist(f"no plan asset {plan_asset_id}")
+    hexes = ["0x" + bytes(node).hex() for node in nodes]
     return hexes[0], hexes[1:]
 
 

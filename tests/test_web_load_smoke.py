@@ -109,9 +109,27 @@ def test_the_accounts_queries_read_their_indexes_on_postgresql_once_the_rows_are
     assert "Index Only Scan using impact_delta_account" in plan and "Seq Scan" not in plan, plan
     assert [row.account for row in page] == accounts[44_950:45_000]
 
+    # The statements the table runs: the search by index ranges; a deep page from its first row
+    # (the keyset of a completed analysis) as a range of impact_delta_account, nothing skipped.
+    read = {"plan_asset_id": 0, "analysis_id": analysis.pk, "asset": asset}
+    plan = _explain_sql(*selectors_holders.accounts_page_sql(**read, prefix=prefix, offset=0))
+    assert "one_row_per_account_asset" in plan and "Seq Scan on recovery_accountimpact" not in plan, plan
+    key = selectors_holders.analysis_cache_key(analysis)
+    starts = selectors_holders._page_starts(key, analysis.pk, asset, selectors_holders.ACCOUNTS_PER_PAGE)
+    assert len(starts) == 2_000 and starts[899][1] == accounts[44_950]
+    sql, params = selectors_holders.accounts_page_sql(**read, prefix="", offset=0, start=starts[899])
+    plan = _explain_sql(sql, params)
+    assert "Index Only Scan using impact_delta_account" in plan and "Seq Scan on recovery_accountimpact" not in plan
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert [row[0] for row in cursor.fetchall()] == accounts[44_950:45_000]
+
 
 def _explain(query) -> str:
-    sql, params = query.query.sql_with_params()
+    return _explain_sql(*query.query.sql_with_params())
+
+
+def _explain_sql(sql: str, params) -> str:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(line for (line,) in cursor.fetchall())
