@@ -253,7 +253,9 @@ def _evaluate(
     head_changed_at = (
         now if (watched.head_block != head or watched.head_changed_at is None) else watched.head_changed_at
     )
-    ctx = Context(rpc=rpc, chain_id=chain_id, headers=headers)
+    if watched.watching_since is None and blocks:
+        watched.watching_since = start  # stored with the run's progress (_record)
+    ctx = Context(rpc=rpc, chain_id=chain_id, headers=headers, since=watched.watching_since)
     outcomes: dict[int, list[Outcome]] = {}
     errors: list[str] = []
     for rule in rules:
@@ -369,6 +371,7 @@ def _record(
         progress["head_changed_at"] = now
     if result.to_block is not None:
         progress["last_block"], progress["last_block_hash"] = result.to_block, headers[result.to_block].hash
+        progress["watching_since"] = watched.watching_since
     with transaction.atomic():
         pending = []
         for rule in rules:

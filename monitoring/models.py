@@ -40,6 +40,9 @@ class WatchedDeployment(models.Model):
     # Progress, written by the monitor run.
     last_block = models.PositiveBigIntegerField(null=True, blank=True, help_text="Last block fully processed")
     last_block_hash = models.CharField(max_length=66, blank=True)
+    watching_since = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The first block this monitor checked: no rule's window reaches before it"
+    )
     head_block = models.PositiveBigIntegerField(null=True, blank=True, help_text="The head at the last run")
     head_changed_at = models.DateTimeField(null=True, blank=True, help_text="When the head last advanced")
     last_run_at = models.DateTimeField(null=True, blank=True)

@@ -417,9 +417,19 @@ def check_supply(block: int, total_supply: int, balances_sum: int, accounts: int
 
 
 def check_drain(
-    block: int, outflow: int, holdings: int, *, contract: str, asset: str, window_blocks: int, max_outflow_bps: int
+    block: int,
+    outflow: int,
+    holdings: int,
+    *,
+    contract: str,
+    asset: str,
+    window_blocks: int,
+    max_outflow_bps: int,
+    window_from: int | None = None,
 ) -> Outcome:
-    start = max(block - window_blocks + 1, 0)
+    """``window_from``: the window's first block when it is shorter than ``window_blocks`` (a monitor
+    that started watching inside it)."""
+    start = max(block - window_blocks + 1, 0) if window_from is None else window_from
     bps = outflow * 10_000 // holdings if holdings > 0 else 0
     values = {
         "window_from": start,
@@ -450,6 +460,9 @@ class Context:
     rpc: RawRpc
     chain_id: int
     headers: dict[int, BlockHeader]
+    # The first block the monitor checked: a window never judges what happened before it watched
+    # (a drain in the past is an incident's history, not something a new monitor should pause for).
+    since: int | None = None
 
 
 def observe(kind: str, params: Mapping[str, Any], ctx: Context, blocks: Sequence[int]) -> list[Outcome]:
@@ -558,18 +571,23 @@ def _observe_solvency(p: Mapping[str, Any], ctx: Context, blocks: Sequence[int])
 
 def _observe_drain(p: Mapping[str, Any], ctx: Context, blocks: Sequence[int]) -> list[Outcome]:
     contract, asset, window = p["contract"], p["asset"], p["window_blocks"]
-    first = max(blocks[0] - window + 1, 0)
+
+    def opening(b: int) -> int:
+        """The block whose closing balance starts ``b``'s window (never before the monitor watched)."""
+        lo = max(b - window, 0)
+        return lo if ctx.since is None else max(lo, ctx.since - 1, 0)
+
+    first = opening(blocks[0]) + 1
     outflows = outflows_by_block(ctx.rpc, asset, contract, first, blocks[-1])
-    # Holdings at a window's start: the balance after the block before it.
-    starts = sorted({max(b - window, 0) for b in blocks})
+    starts = sorted({opening(b) for b in blocks})
     holdings = balances_at_blocks(ctx.rpc, asset, contract, starts)
     out = []
     for b in blocks:
-        held = holdings[max(b - window, 0)]
+        held = holdings[opening(b)]
         if isinstance(held, CallFailed):
             out.append(unreadable(b, asset, held))
             continue
-        outflow = sum(amount for block, amount in outflows.items() if b - window < block <= b)
+        outflow = sum(amount for block, amount in outflows.items() if opening(b) < block <= b)
         out.append(
             check_drain(
                 b,
@@ -579,6 +597,7 @@ def _observe_drain(p: Mapping[str, Any], ctx: Context, blocks: Sequence[int]) ->
                 asset=asset,
                 window_blocks=window,
                 max_outflow_bps=p["max_outflow_bps"],
+                window_from=opening(b) + 1,
             )
         )
     return out

@@ -207,6 +207,7 @@ def _repoint(watched: WatchedDeployment, deployment: Deployment, contracts: dict
         contracts,
     )
     watched.last_block, watched.last_block_hash, watched.head_block, watched.head_changed_at = None, "", None, None
+    watched.watching_since = None
     watched.save(
         update_fields=[
             "deployment",
@@ -215,6 +216,7 @@ def _repoint(watched: WatchedDeployment, deployment: Deployment, contracts: dict
             "contracts",
             "last_block",
             "last_block_hash",
+            "watching_since",
             "head_block",
             "head_changed_at",
         ]

@@ -1,5 +1,6 @@
 """`make demo` keeps working: the scenario runs end to end and reports what it promises."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -25,7 +26,23 @@ def test_the_demo_runs_from_the_exploit_to_the_verified_payment_and_exits_zero(t
     assert result.returncode == 0, result.stdout + result.stderr
     report = result.stdout
     assert "draining 12 holders" in report
-    assert "16 accounts seen, 12 affected, 12 lost" in report
+    # Before the exploit: the monitor watches, the state is archived and its root committed on chain.
+    assert "watched deployment 'demo': " in report and "vault-drain" in report
+    assert "state snapshot 1 at block " in report and ", root 0x" in report
+    assert "root committed to the SnapshotRegistry 0x" in report
+    # Detection and first response: the drain rule fires, the guardian pauses the vault, an incident opens.
+    assert "opened firings [" in report
+    assert "(vault-drain, critical)" in report
+    assert "guardian pause of the vault: done, tx 0x" in report
+    assert "the vault paused 1 block(s) after the exploit" in report
+    assert "the monitor opened incident 1: vault-drain" in report
+    assert "committee-1 unpaused the RecoveryExecutor through Lifeboat: tx 0x" in report
+    assert "(recorded unpause by committee-1)" in report
+    assert "the vault stays paused (deposit and redeem refused; transfers go on): paused() = True" in report
+    # The analysis starts from the archived balances; 17 accounts: the 16 holders and the RecoveryExecutor's reserve.
+    assert "follows the monitor's incident 1" in report
+    assert "replayed from the state snapshot at block " in report
+    assert "17 accounts seen, 12 affected, 12 lost" in report
     assert "allocation root (each holder's proof): 0x" in report
     assert "commitment root (RecoveryExecutor):    0x" in report
     assert "verifies" in report and "DOES NOT VERIFY" not in report
@@ -42,6 +59,10 @@ def test_the_demo_runs_from_the_exploit_to_the_verified_payment_and_exits_zero(t
     assert "run completed:" in report and "12 accounts" in report
     assert "12/12 accounts paid in full" in report and "owed 0, unexpected recipients 0" in report
     assert "verdict: complete" in report
+    # Last, the escape hatch: its file and SHA-256.
+    hatch = next(line.split()[0] for line in report.splitlines() if "lifeboat-escape-hatch-31337-" in line)
+    assert Path(hatch).is_file() and Path(hatch).parent == tmp_path / "escape-hatch"
+    assert f"sha256 {hashlib.sha256(Path(hatch).read_bytes()).hexdigest()}" in report
 
 
 def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_then_pays(tmp_path: Path):
@@ -76,6 +97,9 @@ def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_the
     assert "approving again answers the same approval (True, confirmed); nothing sent: True" in report
     assert " is Approved with root 0x" in report
     assert "stopped" in report
+    # Detection and the pause happen before the vote, whichever the venue.
+    assert "the vault paused 1 block(s) after the exploit" in report
+    assert "replayed from the state snapshot at block " in report
     # Then paid by a real worker and verified.
     assert "run completed:" in report and "12/12 accounts paid in full" in report
     assert "verdict: complete" in report

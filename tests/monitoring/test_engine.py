@@ -165,6 +165,28 @@ def test_the_demo_exploit_trips_drain_detection_at_its_block_and_the_vault_stays
     assert rule(watched, "asset-supply").state == RuleState.OK
 
 
+def test_a_new_monitor_does_not_judge_a_drain_from_before_it_watched_but_a_later_one_fires(
+    w3: Web3,
+    demo: DemoDeployment,
+    attacker: LocalAccount,
+    watched: WatchedDeployment,
+    responded: list,
+    django_capture_on_commit_callbacks,
+) -> None:
+    victims = [h for i, h in enumerate(demo.holders) if i % 4 != 3]
+    exploit_vault(w3, demo, attacker=attacker, victims=victims[:3])  # history: within the 5-block window
+    started = mine(w3)
+    run(watched, commits=django_capture_on_commit_callbacks)
+    watched.refresh_from_db()
+    assert watched.watching_since == started and not Firing.objects.exists()
+
+    _, tx_hash = exploit_vault(w3, demo, attacker=attacker, victims=victims[3:])
+    run(watched, commits=django_capture_on_commit_callbacks)
+    (firing,) = Firing.objects.all()
+    assert firing.first_block == w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
+    assert int(firing.evidence[0]["values"]["window_from"]) > started - 1
+
+
 def test_a_holder_withdrawing_their_own_share_is_not_a_drain(
     w3: Web3, demo: DemoDeployment, watched: WatchedDeployment, responded: list, django_capture_on_commit_callbacks
 ) -> None:

@@ -30,7 +30,7 @@ from chain.transact import send
 from config.errors import LifeboatError
 from recovery.impact import compute_impact, open_incident, request_impact
 from recovery.merkle import StandardMerkleTree
-from recovery.models import AnalysisStatus
+from recovery.models import AnalysisStatus, BalanceSnapshot
 from recovery.plans import ALLOCATION_LEAF_ENCODING, build_plan
 from recovery.selectors import account_position
 from recovery.services import record_deployment
@@ -58,6 +58,40 @@ def _vault_state(w3: Web3, deployment: DemoDeployment, attacker: str) -> dict[st
         "holders_with_shares": holders_with_shares,
         "attacker_assets": asset.functions.balanceOf(attacker).call(),
     }
+
+
+def _fund_reserve(w3: Web3, deployment: DemoDeployment, *, deployer: Any) -> int:
+    """The protocol's recovery reserve: vault shares the RecoveryExecutor holds from the start.
+
+    Bought now because a paused vault refuses deposits: after the monitor pauses the vault, the
+    plan's shares can only be moved (transfers go on), never minted. As large as the vault, so it
+    covers any plan of the demo.
+    """
+    vault = bind(w3, "DemoVault", deployment.address("vault"))
+    asset = bind(w3, "DemoAsset", deployment.address("asset"))
+    executor = deployment.address("recovery_executor")
+    amount = int(vault.functions.totalAssets().call())
+    send(w3, deployer, asset.functions.mint(deployer.address, amount))
+    send(w3, deployer, asset.functions.approve(vault.address, amount))
+    send(w3, deployer, vault.functions.deposit(amount, executor))
+    return int(vault.functions.balanceOf(executor).call())
+
+
+def _is_paused(w3: Web3, contract: str) -> bool:
+    return bool(bind(w3, "DemoVault", contract).functions.paused().call())
+
+
+def _run_line(result: Any) -> str:
+    """One monitor run in a line (as ``manage.py monitor run`` prints it)."""
+    if result is None:
+        return "skipped: another process holds the deployment's lease"
+    covered = f"blocks {result.from_block}..{result.to_block}" if result.to_block is not None else "no new block"
+    line = f"head {result.head}, {covered}, {result.observations} observations"
+    if result.opened:
+        line += f", opened firings {result.opened}"
+    if result.error:
+        line += f", error: {result.error}"
+    return line
 
 
 class Command(BaseCommand):
@@ -101,18 +135,25 @@ class Command(BaseCommand):
         for role, contract in deployment.contracts.items():
             out(f"   {role:<22} {contract.address}  block {contract.block}")
         out(f"   {len(deployment.holders)} holders seeded; recorded as deployment {row.pk}")
+        reserve = _fund_reserve(w3, deployment, deployer=deployer)
+        out(f"   recovery reserve: the RecoveryExecutor holds {reserve:,} vault shares (bought before any pause)")
+
+        watched, snapshot = self._watch_and_archive(w3, anvil)
 
         before = _vault_state(w3, deployment, attacker.address)
         rollback_block = w3.eth.block_number
         # Three holders in four are drained; the rest keep their shares (unaffected accounts).
         victims = [h for i, h in enumerate(deployment.holders) if i % 4 != 3]
-        out(f"\n== 2. exploit: the vault's redeem() skips the allowance check; draining {len(victims)} holders")
+        out(f"\n== 3. exploit: the vault's redeem() skips the allowance check; draining {len(victims)} holders")
         drainer, tx_hash = exploit_vault(w3, deployment, attacker=attacker, victims=victims)
+        exploit_block = w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
         after = _vault_state(w3, deployment, attacker.address)
         out(f"   exploiter {attacker.address} via drainer {drainer.address}")
-        out(f"   exploit transaction {tx_hash} (block {w3.eth.block_number}; last good block {rollback_block})")
+        out(f"   exploit transaction {tx_hash} (block {exploit_block}; last good block {rollback_block})")
 
-        out("\n== 3. the vault before and after")
+        firing = self._detect(w3, deployment, watched=watched, exploit_block=exploit_block)
+
+        out("\n== 5. the vault before and after")
         out(f"   {'':<26}{'before':>28}{'after':>28}")
         out(f"   {'total assets':<26}{_usd(before['total_assets']):>28}{_usd(after['total_assets']):>28}")
         out(f"   {'total shares':<26}{before['total_shares']:>28,}{after['total_shares']:>28,}")
@@ -125,19 +166,41 @@ class Command(BaseCommand):
         share = drained * 10_000 // before["total_assets"]
         out(f"   drained {_usd(drained)} ({share // 100}.{share % 100:02d}% of the vault), all of it to the exploiter")
 
-        out("\n== 4. incident opened, impact computed from the chain's Transfer logs")
+        out("\n== 6. incident opened, impact computed from the chain's Transfer logs")
         vault, asset = deployment.address("vault"), deployment.address("asset")
+        # The monitor's incident carries the alarm (rule, blocks, evidence); the investigation's
+        # findings (the exploit transaction, the exploiter's addresses) go on this one, which names it.
         incident = open_incident(
             title="Demo vault drained through redeem() without allowance check",
             kind="protocol_exploit",
             chain_id=deployment.chain_id,
             affected_contracts=[vault],
             affected_tokens=[vault, asset],
-            detected_block=w3.eth.block_number,
+            detected_block=firing.first_block,
             exploit_transactions=[tx_hash],
             exploiter_addresses=[attacker.address, drainer.address],
+            description=(
+                f"Follows incident {firing.incident_id}, opened by the monitor's rule {firing.rule.name} "
+                f"(firing {firing.pk}) at block {firing.first_block}."
+            ),
             opened_via="demo",
         )
+        # The replay starts from the newest stored balances at or below the rollback block: the archive's.
+        replayed_from_snapshot = [
+            row.pk
+            for row in (
+                BalanceSnapshot.objects.filter(
+                    chain_id=deployment.chain_id,
+                    token=token,
+                    block__lte=rollback_block,
+                    from_block__lte=deployment.contracts["token"].block,
+                )
+                .order_by("-block", "-pk")
+                .first()
+                for token in (vault, asset)
+            )
+            if row is not None and row.block == snapshot.block and row.block_hash == snapshot.block_hash
+        ]
         analysis = request_impact(
             incident_id=incident.pk,
             rpc_url=anvil.url,
@@ -158,6 +221,17 @@ class Command(BaseCommand):
             f"   incident {incident.pk}; analysis {analysis.pk}: {analysis.logs_done} Transfer logs over "
             f"{analysis.blocks_done} blocks in {analysis.seconds_scanning:.2f} s, "
             f"stored in {analysis.seconds_storing:.2f} s"
+        )
+        out(
+            f"   follows the monitor's incident {firing.incident_id}; "
+            "the exploit tx and the exploiter are the investigation's"
+        )
+        # Both start rows still stored after the analysis: their block hashes matched the chain's.
+        if not replayed_from_snapshot or BalanceSnapshot.objects.filter(pk__in=replayed_from_snapshot).count() != 2:
+            raise CommandError(f"the analysis did not replay from the state snapshot at block {snapshot.block}")
+        out(
+            f"   replayed from the state snapshot at block {snapshot.block} (its balances, checked by block hash), "
+            f"then the Transfer logs of blocks {snapshot.block + 1}..{analysis.reference_block} only"
         )
         out(
             f"   read from chain {analysis.node_chain_id}: rollback block {analysis.rollback_block} "
@@ -182,7 +256,7 @@ class Command(BaseCommand):
             out(f"     {entry['account']}  {_usd(int(entry['loss']))}")
 
         recovered = int(shares["total_losses"]) * 60 // 100
-        out(f"\n== 5. pro-rata plan: {_usd(recovered)} recovered (60% of the losses), restituted in vault shares")
+        out(f"\n== 7. pro-rata plan: {_usd(recovered)} recovered (60% of the losses), restituted in vault shares")
         plan = build_plan(
             analysis_id=analysis.pk,
             mode="restitute",
@@ -220,7 +294,7 @@ class Command(BaseCommand):
         if not proven:
             raise CommandError("a holder's allocation proof did not verify")
 
-        out("\n== 6. the proposal document, frozen, and the venue it will go to")
+        out("\n== 8. the proposal document, frozen, and the venue it will go to")
         from governance.services import add_governor_venue
         from proposals.services import freeze_proposal
 
@@ -247,9 +321,109 @@ class Command(BaseCommand):
         else:
             self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
         self._pay(w3, anvil, plan=plan)
+        self._escape_hatch(w3, row)
+
+    def _watch_and_archive(self, w3: Web3, anvil: Anvil) -> tuple[Any, Any]:
+        """Step 2: the monitor watches the deployment from the head; the state is archived and its root committed."""
+        from django.test.utils import override_settings
+
+        from archive.services import commit_snapshot, take_snapshot
+        from monitoring import engine
+        from monitoring.setup import watch_demo
+
+        out = self.stdout.write
+        out("\n== 2. before any exploit: the monitor watches the deployment; its state is archived")
+        watched = watch_demo(rpc_url=anvil.url, name="demo")
+        rules = ", ".join(rule.name for rule in watched.rules.filter(enabled=True).order_by("pk"))
+        out(f"   watched deployment {watched.name!r}: {rules}")
+        first = engine.run_watched(watched.pk)
+        out(f"   monitor run: {_run_line(first)} (a new monitor starts at the head)")
+        # The demo's own fresh anvil: nothing to wait for, whatever CONFIRMATION_DEPTH says.
+        with override_settings(CONFIRMATION_DEPTH=0):
+            snapshot = take_snapshot(rpc_url=anvil.url)
+        out(
+            f"   state snapshot {snapshot.pk} at block {snapshot.block}: {snapshot.account_count} accounts, "
+            f"{snapshot.leaf_count} leaves, root {snapshot.root}"
+        )
+        out(f"   its file: sha256 {snapshot.sha256}, {snapshot.size_bytes:,} bytes")
+        snapshot = commit_snapshot(snapshot=snapshot, rpc_url=anvil.url)
+        out(
+            f"   root committed to the SnapshotRegistry {snapshot.registry} in {snapshot.commit_tx_hash} "
+            f"(block {snapshot.committed_block})"
+        )
+        registry = bind(w3, "SnapshotRegistry", snapshot.registry)
+        if "0x" + registry.functions.rootOf(snapshot.block).call().hex() != snapshot.root:
+            raise CommandError("the SnapshotRegistry does not hold the snapshot's root")
+        return watched, snapshot
+
+    def _detect(self, w3: Web3, deployment: DemoDeployment, *, watched: Any, exploit_block: int) -> Any:
+        """Step 4: the monitor's runs after the exploit: the drain rule fires, the guardian pauses, an
+        incident opens; the committee unpauses the RecoveryExecutor (it pays the plan), the vault stays paused."""
+        from django.contrib.auth import get_user_model
+
+        from monitoring import engine, pausing
+        from monitoring.models import ActionKind, Firing
+        from recovery.roles import COMMITTEE
+
+        out = self.stdout.write
+        out("\n== 4. detection and first response: the monitor runs, the drain rule fires, the guardian pauses")
+        firing = None
+        for attempt in range(1, 6):  # the drain rule fires on its first failing block; a few runs at most
+            result = engine.run_watched(watched.pk)
+            out(f"   monitor run {attempt}: {_run_line(result)}")
+            firing = Firing.objects.filter(rule__watched=watched, rule__name="vault-drain").first()
+            if firing is not None:
+                break
+        if firing is None:
+            raise CommandError("the monitor's drain rule did not fire after the exploit")
+        out(f"   firing {firing.pk} ({firing.rule.name}, {firing.rule.severity}) from block {firing.first_block}:")
+        out(f"     {firing.message}")
+        vault, executor = deployment.address("vault"), deployment.address("recovery_executor")
+        names = {vault: "vault", executor: "RecoveryExecutor"}
+        pauses = {a.target: a for a in firing.actions.filter(kind=ActionKind.PAUSE)}
+        for target, action in pauses.items():
+            out(
+                f"   guardian pause of the {names.get(target, target)}: {action.status}, tx {action.tx_hash or '-'} "
+                f"in block {action.block_number if action.block_number is not None else '-'}"
+            )
+        paused = pauses.get(vault)
+        if paused is None or paused.block_number is None or not _is_paused(w3, vault):
+            raise CommandError(f"the vault was not paused by the drain rule's response: {paused and paused.last_error}")
+        out(
+            f"   the vault paused {paused.block_number - exploit_block} block(s) after the exploit "
+            f"(exploit block {exploit_block}, pause block {paused.block_number})"
+        )
+        if firing.incident_id is None:
+            raise CommandError("the monitor opened no incident for the drain rule's firing")
+        out(f"   the monitor opened incident {firing.incident_id}: {firing.incident.title}")
+        if _is_paused(w3, executor):
+            # The plan is paid by the RecoveryExecutor: a committee member unpauses it, recorded with their name.
+            user, _ = get_user_model().objects.get_or_create(username="committee-1")
+            user.groups.add(Group.objects.get(name=COMMITTEE))
+            user = get_user_model().objects.get(pk=user.pk)  # permissions are cached per instance
+            record = pausing.unpause(
+                contract=executor, user=user, note="the recovery plan pays from it", watched_id=watched.pk
+            )
+            out(
+                f"   {user.username} unpaused the RecoveryExecutor through Lifeboat: tx {record.tx_hash} "
+                f"in block {record.block_number} (recorded {record.action} by {record.by_user})"
+            )
+        still = _is_paused(w3, vault)
+        out(f"   the vault stays paused (deposit and redeem refused; transfers go on): paused() = {still}")
+        return firing
+
+    def _escape_hatch(self, w3: Web3, row: Any) -> None:
+        """Last step: the self-contained withdraw page for the deployment, with its SHA-256."""
+        from recovery.escape_hatch import build_escape_hatch
+
+        built = build_escape_hatch(deployment=row)
+        out = self.stdout.write
+        out("\n== 16. the escape hatch: a self-contained withdraw page, no server needed")
+        out(f"   {built.path} ({built.build.size:,} bytes)")
+        out(f"   sha256 {built.build.sha256}")
 
     def _rehearse(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
-        """Steps 7-8: fund the RecoveryExecutor, rehearse the proposal on a fork, collect the committee's sign-off."""
+        """Steps 9-10: fund the RecoveryExecutor, rehearse the proposal on a fork, collect the committee's sign-off."""
         from django.contrib.auth import get_user_model
         from eth_account import Account
 
@@ -263,7 +437,7 @@ class Command(BaseCommand):
         url = anvil.url
         asset = plan.assets.get(asset=deployment.address("vault"))
 
-        out("\n== 7. recovered funds sent to the RecoveryExecutor, then the proposal rehearsed on a fork")
+        out("\n== 9. recovered funds sent to the RecoveryExecutor, then the proposal rehearsed on a fork")
         funded = fund_recovery_executor(
             w3,
             deployment,
@@ -283,7 +457,7 @@ class Command(BaseCommand):
         if rehearsal.status != "passed":
             raise CommandError(f"the rehearsal did not pass: {rehearsal.summary or rehearsal.error}")
 
-        out(f"\n== 8. committee sign-off: {settings.SIGNOFF_THRESHOLD} of {len(devkeys.COMMITTEE_KEYS)} members")
+        out(f"\n== 10. committee sign-off: {settings.SIGNOFF_THRESHOLD} of {len(devkeys.COMMITTEE_KEYS)} members")
         users = get_user_model()
         subject = get_signoff_subject(proposal_id=proposal.pk, venue_id=venue.pk)
         members = []
@@ -308,7 +482,7 @@ class Command(BaseCommand):
             out(f"   signed by {user.username} ({stored.signer}, {stored.kind})")
 
     def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
-        """Steps 9-11: publish to the dev governor, vote (directly and gaslessly), queue, execute, follow."""
+        """Steps 11-13: publish to the dev governor, vote (directly and gaslessly), queue, execute, follow."""
         from eth_account import Account
         from eth_account.messages import encode_typed_data
 
@@ -324,7 +498,7 @@ class Command(BaseCommand):
         url = anvil.url
         asset = plan.assets.get(asset=deployment.address("vault"))
 
-        out("\n== 9. published to the dev governor (through its timelock)")
+        out("\n== 11. published to the dev governor (through its timelock)")
         # The treasury (the deployer, holding most of the supply) delegates to itself before the
         # proposal's snapshot, so that its vote counts: the holders alone are far below the quorum.
         treasury = load_account(private_key=devkeys.DEPLOYER_KEY)
@@ -346,7 +520,7 @@ class Command(BaseCommand):
         safe_file.write_text(json.dumps(batch, indent=2))
         out(f"   the same calls for a Safe: {safe_file} (Transaction Builder checksum {batch['meta']['checksum']})")
 
-        out("\n== 10. holders vote: some from their own keys, some gaslessly through the relayer")
+        out("\n== 12. holders vote: some from their own keys, some gaslessly through the relayer")
         w3.provider.make_request("anvil_mine", [hex(2)])  # type: ignore[arg-type]  # past the voting delay
         governor = bind(w3, "LifeboatGovernor", venue.governor)
         voters = [holder_account(i) for i in range(min(len(deployment.holders), 12))]
@@ -386,7 +560,7 @@ class Command(BaseCommand):
         if not same:
             raise CommandError("the indexed tally differs from the governor's proposalVotes")
 
-        out("\n== 11. the vote ends; queued on the timelock, executed after its delay")
+        out("\n== 13. the vote ends; queued on the timelock, executed after its delay")
         w3.provider.make_request("anvil_mine", [hex(int(venue.voting_period) + 1)])  # type: ignore[arg-type]
         queued = queue_publication(publication_id=publication.pk, rpc_url=url)
         out(f"   queued in {queued.tx_hash} (state {queued.state})")
@@ -415,7 +589,7 @@ class Command(BaseCommand):
             raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
 
     def _snapshot(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal) -> None:
-        """Steps 9-11 on Snapshot: a local hub, the space's venue, publish, votes of both kinds, close, approve."""
+        """Steps 11-13 on Snapshot: a local hub, the space's venue, publish, votes of both kinds, close, approve."""
         from chain.redaction import redact_url
         from config.preflight import load_role_account
         from snapshothub.process import HubProcess
@@ -424,7 +598,7 @@ class Command(BaseCommand):
         hub_db.unlink(missing_ok=True)
         space = _demo_space(deployment, author=load_role_account("proposer").address)
         out = self.stdout.write
-        out("\n== 9. Snapshot: a local hub on the dev chain, the space's venue, the proposal published")
+        out("\n== 11. Snapshot: a local hub on the dev chain, the space's venue, the proposal published")
         with HubProcess(anvil.url, [space], db_path=hub_db, log_path=settings.VAR_DIR / "demo-snapshothub.log") as hub:
             out(
                 f"   hub pid {hub.pid}: sequencer {redact_url(hub.sequencer_url)}, "
@@ -434,7 +608,7 @@ class Command(BaseCommand):
         out(f"   hub pid {hub.pid} stopped")
 
     def _snapshot_steps(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, hub) -> None:
-        """Steps 9-11 against the running ``hub``; CommandError when a result differs from what was cast."""
+        """Steps 11-13 against the running ``hub``; CommandError when a result differs from what was cast."""
         from chain.demo import GOV_DECIMALS, holder_account
         from governance import snapshot_messages as messages
         from governance.models import PlanApproval, SnapshotVote
@@ -489,7 +663,7 @@ class Command(BaseCommand):
         if hash_line != f"content-hash: {proposal.content_hash}":
             raise CommandError("the published body does not end with the document's content-hash line")
 
-        out("\n== 10. holders vote on Snapshot: some through Lifeboat, some straight to the hub as a wallet would")
+        out("\n== 12. holders vote on Snapshot: some through Lifeboat, some straight to the hub as a wallet would")
         # A live chain moves past the snapshot block; getPastVotes reads a block only once it is behind the head.
         w3.provider.make_request("anvil_mine", [hex(1)])  # type: ignore[arg-type]
         voters = [holder_account(i) for i in range(min(len(deployment.holders), SNAPSHOT_VOTERS))]
@@ -541,7 +715,7 @@ class Command(BaseCommand):
                 f"tally {exact} against the hub's {followed.scores}, changed vote {changed.choice}"
             )
 
-        out("\n== 11. the vote closes; followed to its outcome; the committee key approves the plan on chain")
+        out("\n== 13. the vote closes; followed to its outcome; the committee key approves the plan on chain")
         wait = max(0.0, published.end + 1 - time.time())
         out(f"   waiting {wait:.0f} s for the end of the voting period")
         time.sleep(wait)
@@ -593,13 +767,13 @@ class Command(BaseCommand):
             raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
 
     def _pay(self, w3: Web3, anvil: Anvil, *, plan: Any) -> None:
-        """Steps 12-13: a real Celery worker pays the approved batches; every account is verified on chain."""
+        """Steps 14-15: a real Celery worker pays the approved batches; every account is verified on chain."""
         from recovery.execution import start_plan_execution
         from recovery.execution_selectors import run_progress
         from recovery.verification import report_json, report_markdown, verify_plan
 
         out = self.stdout.write
-        out("\n== 12. a Celery worker pays the approved batches, each exactly once")
+        out("\n== 14. a Celery worker pays the approved batches, each exactly once")
         # The services and the worker read the node from the settings: the demo's own anvil.
         settings.CHAIN_RPC_URL = anvil.url
         worker = _worker(anvil)
@@ -635,7 +809,7 @@ class Command(BaseCommand):
             f"{progress['gas_used']:,} gas, {int(progress['fees_spent_wei']):,} wei in fees"
         )
 
-        out("\n== 13. verified on chain, account by account")
+        out("\n== 15. verified on chain, account by account")
         report = verify_plan(plan.pk, rpc_url=anvil.url)
         markdown = settings.VAR_DIR / "demo-verification.md"
         markdown.write_text(report_markdown(report))
