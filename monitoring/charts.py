@@ -49,6 +49,17 @@ def _axis_label(value: int, *, x: int, y: int) -> str:
     )
 
 
+def _caption(text: str, size: Size) -> str:
+    """The axis name under the chart, centred on the whole width; a name too long for it is fitted
+    (``textLength``) rather than cut at the edge."""
+    fit = size.width - 8
+    squeeze = f' textLength="{fit}" lengthAdjust="spacingAndGlyphs"' if len(text) * 6 > fit else ""
+    return (
+        f'<text x="{size.width // 2}" y="{size.height - 4}" text-anchor="middle" font-size="11"{squeeze} '
+        f'fill="{_INK}">{escape(text)}</text>'
+    )
+
+
 def line_chart_svg(
     points: Sequence[Point], *, chart_id: str, title: str, description: str, value_label: str, size: Size = SMALL
 ) -> SafeString:
@@ -76,8 +87,7 @@ def line_chart_svg(
         f'<line x1="{size.left}" y1="{size.top}" x2="{size.left}" y2="{base}" stroke="{_AXIS}"/>',
         _axis_label(high, x=size.left - 4, y=size.top + 4),
         _axis_label(low, x=size.left - 4, y=base),
-        f'<text x="{size.left + plot_w // 2}" y="{size.height - 4}" text-anchor="middle" font-size="11" '
-        f'fill="{_INK}">{escape(value_label)} by block</text>',
+        _caption(f"{value_label} by block", size),
     ]
     blocks = [p.block for p in points if p.block is not None]
     if blocks:
