@@ -355,7 +355,21 @@ def test_a_reorg_of_the_processed_range_is_checked_again(
     mine(w3, 3)
     before = run(watched, commits=django_capture_on_commit_callbacks)
     old_hash = w3.eth.get_block(before.to_block)["hash"].to_0x_hex()
-    assert w3.provider.make_request("anvil_reorg", [2, []]).get("error") is None
+    # The replaced blocks carry a transaction: empty replacements sealed in the same second as the
+    # originals would have the very same hashes (same parent, same timestamp, nothing inside).
+    sender = holder_account(0)
+    moved = sender.sign_transaction(
+        {
+            "to": sender.address,
+            "value": 0,
+            "gas": 21_000,
+            "gasPrice": 10 * 10**9,
+            "nonce": w3.eth.get_transaction_count(sender.address),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    reorg = w3.provider.make_request("anvil_reorg", [2, [["0x" + bytes(moved.raw_transaction).hex(), 0]]])
+    assert reorg.get("error") is None
     assert w3.eth.get_block(before.to_block)["hash"].to_0x_hex() != old_hash
 
     after = run(watched, commits=django_capture_on_commit_callbacks)
