@@ -11,7 +11,7 @@ from django.db import connection
 from chain import devkeys
 from chain.demo import exploit_vault
 from chain.guardian import is_paused
-from monitoring import responses, webhooks
+from monitoring import engine, responses, webhooks
 from monitoring.models import (
     ActionKind,
     ActionStatus,
@@ -148,11 +148,6 @@ def test_the_demo_exploit_caught_by_a_drain_rule_leaves_the_vault_paused(
 ):
     """End to end: the engine (``monitoring.engine``) sees the exploit's outflow, fires the drain
     rule, opens the incident, and its ``respond`` lands the guardian's pause."""
-    engine = pytest.importorskip("monitoring.engine")
-    # H2's settings, for a checkout where its block is not in config/settings.py yet.
-    for name, value in (("MONITOR_RPC_TIMEOUT_SECONDS", 10), ("MONITOR_RPC_RETRIES", 1), ("MONITOR_LEASE_SECONDS", 60)):
-        if not hasattr(settings, name):
-            setattr(settings, name, value)
     vault, executor = demo.address("vault"), demo.address("recovery_executor")
     watched = WatchedDeployment.objects.create(
         name="demo-e2e",
