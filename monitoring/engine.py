@@ -626,8 +626,10 @@ def node_host(url: str) -> str:
         host, port = parts.hostname or "", parts.port
     except ValueError:
         return "unknown host"
+    if not host:
+        return "unknown host"
     shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}" if port is not None else shown or "unknown host"
+    return f"{shown}:{port}" if port is not None else shown
 
 
 def _clean(text: str, watched: WatchedDeployment) -> str:

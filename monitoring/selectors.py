@@ -2,7 +2,7 @@
 their latest observations, firings with their responses, and the pause log.
 
 Everything a reader may see comes through here, and nothing here returns the RPC URL: a watched
-deployment's node is named by ``rpc_host`` (host and port; no credentials, path or query, which
+deployment's node is named by ``monitoring.engine.node_host`` (host and port; no credentials, path or query, which
 is where providers put API keys). Free text written by the monitor (messages, stored errors) is
 passed through ``chain.redaction.redact`` with the deployment's URL as a known secret, so a
 message that quoted the URL by mistake still shows only its host.
@@ -11,13 +11,13 @@ message that quoted the URL by mistake still shows only its host.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db.models import F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from chain.redaction import redact
+from monitoring.engine import node_host
 from monitoring.exceptions import FiringNotFound, RuleNotFound
 from monitoring.models import (
     Firing,
@@ -46,22 +46,6 @@ class WatchedOverview:
     watched: WatchedDeployment
     rpc_host: str
     rules: list[RuleOverview]
-
-
-def rpc_host(url: str) -> str:
-    """The node's host (and port) of ``url``, never its user, password, path or query.
-
-    ``https://user:pw@eth.example:8545/v3/KEY`` -> ``eth.example:8545``.
-    """
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port
-    except ValueError:
-        return "unknown host"
-    if not host:
-        return "unknown host"
-    shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}" if port is not None else shown
 
 
 def clean_text(text: str, *, watched: WatchedDeployment | None = None) -> str:
@@ -135,7 +119,7 @@ def monitoring_overview(*, chart_points: int = CHART_POINTS) -> list[WatchedOver
     return [
         WatchedOverview(
             watched=w,
-            rpc_host=rpc_host(w.rpc_url),
+            rpc_host=node_host(w.rpc_url),
             rules=[
                 RuleOverview(
                     rule=rule,

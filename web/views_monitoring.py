@@ -5,7 +5,7 @@ Reading is open to everyone (no wallet, no sign-in), like ``GET /api/monitoring/
 a firing with a note, unpause a contract) needs the committee's ``recovery.manage_monitors``
 (anonymous → the sign-in page, wrong role → 403) and calls the same service as the API
 (``monitoring.services``); a refusal comes back on the page in the service's words with its status.
-The RPC URL is never shown: the node is named by its host (``monitoring.selectors.rpc_host``).
+The RPC URL is never shown: the node is named by its host (``monitoring.engine.node_host``).
 """
 
 from typing import Any
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.errors import LifeboatError
 from monitoring import charts, selectors, services
 from monitoring.apis import firing_data, firing_detail_data, observation_data, pause_data
+from monitoring.engine import node_host
 from monitoring.exceptions import FiringNotFound, RuleNotFound
 from monitoring.models import Firing, FiringStatus, Observation, Rule, RuleState
 from recovery import roles
@@ -120,7 +121,7 @@ def rule_detail(request: HttpRequest, rule_id: int) -> HttpResponse:
         "watched": {
             "name": watched.name,
             "chain_id": watched.chain_id,
-            "rpc_host": selectors.rpc_host(watched.rpc_url),
+            "rpc_host": node_host(watched.rpc_url),
         },
         "params": sorted((str(k), _param_text(v)) for k, v in selectors.clean_json(rule.params or {}).items()),
         "chart": _chart(rule, recent, size=charts.LARGE),
