@@ -12,7 +12,7 @@ from web3 import Web3
 
 from chain import devkeys
 from chain.anvil import Anvil
-from chain.demo import DemoDeployment, deploy_demo_stack, exploit_vault, seed_holders
+from chain.demo import DemoDeployment, deploy_demo_stack, exploit_vault, seed_holders, seed_margin_positions
 from chain.keys import load_account
 from chain.rpc import connect
 from tests.recovery.deployments import recorded_demo_deployment  # noqa: F401  (autouse: binds plans to the demo executor)
@@ -76,6 +76,13 @@ def demo(w3: Web3, demo_stack: DemoDeployment) -> Iterator[DemoDeployment]:
         # evm_revert drops this snapshot (and later ones); the next test takes a new one.
         reverted = w3.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
         assert reverted, "evm_revert failed: the chain state leaked out of the test"
+
+
+@pytest.fixture
+def margin_demo(w3: Web3, demo: DemoDeployment, deployer: LocalAccount) -> tuple[DemoDeployment, list[str]]:
+    """The demo stack with every test holder's margin account opened (``chain.demo.margin_position``)
+    on the margin market at a price of 1e8; reverted after the test with the rest of ``demo``."""
+    return demo, seed_margin_positions(w3, demo, deployer=deployer, count=len(demo.holders))
 
 
 @pytest.fixture

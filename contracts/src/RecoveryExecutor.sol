@@ -18,6 +18,25 @@ interface IRecoveryMintable {
     function mintBatch(address[] calldata to, uint256[] calldata amounts) external;
 }
 
+/// @notice Surface the executor needs from a migrated margin market in position-restore mode.
+/// @dev The demo `MarginMarket` implements it and grants this executor its restorer role. Each row
+///      recreates one account exactly as it was at the rollback block; `fundingDebt` is the funding
+///      the account owed there (old fundingIndex - entryFunding), carried over onto the new index.
+///      The market pulls sum(collateral + margin) of its asset from the caller.
+interface IPositionRestorer {
+    struct Position {
+        address account;
+        uint256 collateral;
+        uint256 debt;
+        int256 size;
+        uint256 entryPrice;
+        uint256 margin;
+        int256 fundingDebt;
+    }
+
+    function restorePositions(Position[] calldata rows) external;
+}
+
 /// @title RecoveryExecutor
 /// @notice Pays out a governance-approved recovery plan, by pushed batches or by holders' claims.
 /// @dev Governance (APPROVER_ROLE, normally the timelock) commits to a plan once: a Merkle root,
@@ -31,6 +50,10 @@ interface IRecoveryMintable {
 ///      chain id, this contract and the plan id are in every leaf, so an approved root can never
 ///      be replayed on another chain, executor or plan. An off-chain operator (EXECUTOR_ROLE)
 ///      submits the batches with their proofs.
+///
+///      Position-restore plans (Mode.RestorePositions, push only) use the same leaves with
+///      keccak256(positions) as the content hash, where positions = abi.encode(market, rows): each
+///      batch recreates margin accounts on a migrated market, funded from this contract's balance.
 ///
 ///      Pull plans (Delivery.Pull): the root is the plan's allocation tree, leaves
 ///      ["uint256", "address", "uint256"] = [index, account, amount]; anyone claims a leaf for its
@@ -52,9 +75,12 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     /// @notice How a plan pays recipients.
     /// @dev Restitute (0): transfer from this contract's own balance (recovered funds are sent here first).
     ///      Restore (1): mint on a migrated token that granted this contract its minter role.
+    ///      RestorePositions (2): recreate margin accounts on a migrated market (`executePositionBatch`),
+    ///      paying their collateral and margin in the plan's token from this contract's balance.
     enum Mode {
         Restitute,
-        Restore
+        Restore,
+        RestorePositions
     }
 
     /// @notice How payments reach recipients.
@@ -136,6 +162,9 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     error PlanNotActive(uint256 planId);
     error PlanSuperseded(uint256 planId, uint64 version, uint64 currentVersion);
     error WrongDelivery(uint256 planId, uint8 delivery);
+    /// @dev The plan's mode needs the other batch entry point (`executeBatch` vs `executePositionBatch`).
+    error WrongMode(uint256 planId, uint8 mode);
+    error EmptyBatch(uint256 planId, uint256 batchIndex);
     error BatchIndexOutOfRange(uint256 batchIndex, uint256 batchCount);
     error BatchAlreadyExecuted(uint256 planId, uint256 batchIndex);
     error AlreadyClaimed(uint256 planId, uint256 index);
@@ -171,8 +200,9 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
     /// @param version The plan's version for that incident: at least the current one; a higher
     ///        version supersedes every earlier version of the incident.
     /// @param root Batch commitment root (push) or allocation root (pull).
-    /// @param token Token paid out (the recovered asset in restitute mode, the migrated token in restore mode).
-    /// @param mode 0 = restitute (transfer), 1 = restore (mint).
+    /// @param token Token paid out (the recovered asset in restitute mode, the migrated token in restore
+    ///        mode, the migrated market's asset in position-restore mode).
+    /// @param mode 0 = restitute (transfer), 1 = restore (mint), 2 = restore margin positions (push only).
     /// @param delivery 0 = push, 1 = push with the claimable fallback (restitute only), 2 = pull.
     /// @param batchCount Push: number of batches in the tree. Pull: number of allocation leaves.
     /// @param budget Hard cap on the sum of all payouts of this plan.
@@ -198,6 +228,8 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         bool pull = delivery == uint8(Delivery.Pull);
         if (pull ? claimDeadline <= block.timestamp : claimDeadline != 0) revert InvalidPlan();
         if (delivery == uint8(Delivery.PushWithFallback) && mode != uint8(Mode.Restitute)) revert InvalidPlan();
+        // A restored position is a whole account, not an amount a holder could claim or be credited.
+        if (mode == uint8(Mode.RestorePositions) && delivery != uint8(Delivery.Push)) revert InvalidPlan();
 
         _advanceVersion(incidentKey, version);
 
@@ -301,6 +333,7 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         // within the EVM's reachable stack without resorting to via-IR compilation.
         Plan storage plan = _activePlan(planId);
         if (plan.delivery == uint8(Delivery.Pull)) revert WrongDelivery(planId, plan.delivery);
+        if (plan.mode == uint8(Mode.RestorePositions)) revert WrongMode(planId, plan.mode);
         if (batchIndex >= plan.batchCount) revert BatchIndexOutOfRange(batchIndex, plan.batchCount);
         if (_isDone(planId, batchIndex)) revert BatchAlreadyExecuted(planId, batchIndex);
         if (recipients.length != amounts.length || recipients.length == 0) {
@@ -328,6 +361,50 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         }
 
         emit BatchExecuted(planId, batchIndex, recipients.length, total);
+    }
+
+    /// @notice Restore one approved batch of margin accounts on a migrated market.
+    /// @dev Same checks, order and exactly-once bitmap as `executeBatch`. The batch's collateral and
+    ///      margin come out of the plan budget and out of this contract's free balance of the plan's
+    ///      token (fund it first); the market pulls them through an allowance that lives only for the
+    ///      call. The batch is marked done before the market is called.
+    /// @param planId A position-restore plan.
+    /// @param batchIndex Position of the batch in the plan's tree.
+    /// @param positions abi.encode(address market, IPositionRestorer.Position[] rows), byte for byte
+    ///        as committed to in the tree (its keccak256 is the leaf's content hash).
+    /// @param proof StandardMerkleTree proof for the batch's leaf (empty for a single-batch plan).
+    function executePositionBatch(
+        uint256 planId,
+        uint256 batchIndex,
+        bytes calldata positions,
+        bytes32[] calldata proof
+    ) external onlyRole(EXECUTOR_ROLE) whenNotPaused nonReentrant {
+        Plan storage plan = _activePlan(planId);
+        if (plan.mode != uint8(Mode.RestorePositions)) revert WrongMode(planId, plan.mode);
+        if (batchIndex >= plan.batchCount) revert BatchIndexOutOfRange(batchIndex, plan.batchCount);
+        if (_isDone(planId, batchIndex)) revert BatchAlreadyExecuted(planId, batchIndex);
+        if (!MerkleProof.verifyCalldata(proof, plan.root, _leaf(planId, batchIndex, keccak256(positions)))) {
+            revert InvalidProof(planId, batchIndex);
+        }
+        (address market, IPositionRestorer.Position[] memory rows) =
+            abi.decode(positions, (address, IPositionRestorer.Position[]));
+        if (rows.length == 0) revert EmptyBatch(planId, batchIndex);
+
+        uint256 total;
+        for (uint256 i; i < rows.length; ++i) {
+            total += rows[i].collateral + rows[i].margin;
+        }
+        _spend(plan, planId, total);
+        _requireFree(plan.token, total);
+        _markDone(planId, batchIndex);
+
+        IERC20 asset = IERC20(plan.token);
+        asset.forceApprove(market, total);
+        IPositionRestorer(market).restorePositions(rows);
+        // The market pulls exactly `total`; zeroing anyway leaves no standing allowance if it took less.
+        asset.forceApprove(market, 0);
+
+        emit BatchExecuted(planId, batchIndex, rows.length, total);
     }
 
     /// @notice Send a recipient's credit (from failed push transfers) to the recipient.
@@ -400,6 +477,19 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         return _batchLeaf(planId, batchIndex, recipients, amounts);
     }
 
+    /// @notice The Merkle leaf a position-restore batch must be proven against on this chain and executor.
+    /// @param planId The plan.
+    /// @param batchIndex Position of the batch in the plan's tree.
+    /// @param positions The batch payload, abi.encode(market, rows).
+    /// @return The StandardMerkleTree leaf for [chainId, this, planId, batchIndex, keccak256(positions)].
+    function positionBatchLeaf(uint256 planId, uint256 batchIndex, bytes calldata positions)
+        external
+        view
+        returns (bytes32)
+    {
+        return _leaf(planId, batchIndex, keccak256(positions));
+    }
+
     /// @notice Whether a batch of a push plan has already been paid.
     function isBatchExecuted(uint256 planId, uint256 batchIndex) external view returns (bool) {
         return _isDone(planId, batchIndex);
@@ -467,7 +557,10 @@ contract RecoveryExecutor is AccessControl, Pausable, ReentrancyGuard {
         address[] calldata recipients,
         uint256[] calldata amounts
     ) private view returns (bytes32) {
-        bytes32 contentHash = _contentHash(recipients, amounts);
+        return _leaf(planId, batchIndex, _contentHash(recipients, amounts));
+    }
+
+    function _leaf(uint256 planId, uint256 batchIndex, bytes32 contentHash) private view returns (bytes32) {
         return keccak256(
             bytes.concat(keccak256(abi.encode(block.chainid, address(this), planId, batchIndex, contentHash)))
         );

@@ -201,7 +201,7 @@ INVALID_APPROVALS = {
     "zero root": {"root": "0x" + "00" * 32},
     "zero token": {"token": "0x" + "00" * 20},
     "zero batch count": {"batch_count": 0},
-    "unknown mode": {"mode": 2},
+    "unknown mode": {"mode": 3},
     "unknown delivery": {"delivery": 3},
     "pull without a deadline": {"delivery": PULL, "deadline": 0},
     "pull with a past deadline": {"delivery": PULL, "deadline": 1},

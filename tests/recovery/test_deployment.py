@@ -38,6 +38,8 @@ def test_devchain_deploys_seeds_and_records_the_demo_stack(settings, tmp_path):
         "migrated_vault_share",
         "reference_feed",
         "snapshot_registry",
+        "margin_market",
+        "migrated_margin_market",
     }
     for role, contract in roles.items():
         assert contract.address == state["contracts"][role]["address"]

@@ -13,8 +13,8 @@ from config.preflight import ConfigurationError, load_role_account
 
 class Command(BaseCommand):
     help = (
-        "Start anvil from node_modules, deploy the demo protocol, seed holders, record the deployment "
-        "(database and var/devchain.json), then keep the chain up until Ctrl-C."
+        "Start anvil from node_modules, deploy the demo protocol, seed holders and margin accounts, record the "
+        "deployment (database and var/devchain.json), then keep the chain up until Ctrl-C."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--holders", type=int, default=settings.DEVCHAIN_HOLDERS, help="demo holders to seed (default %(default)s)"
         )
+        parser.add_argument(
+            "--margin-accounts",
+            type=int,
+            default=40,
+            help="holders (the first ones) given margin accounts on the demo margin market (default %(default)s)",
+        )
         parser.add_argument("--ready-file", default="", help="write this file once the chain is deployed and recorded")
         parser.add_argument("--no-wait", action="store_true", help="stop the chain and exit once deployed (for checks)")
 
@@ -36,13 +42,15 @@ class Command(BaseCommand):
         # import, and `devchain --help` needs none of it.
         from chain import devkeys
         from chain.anvil import Anvil
-        from chain.demo import deploy_demo_stack, seed_holders
+        from chain.demo import deploy_demo_stack, seed_holders, seed_margin_positions
         from chain.keys import load_account
         from chain.rpc import connect
         from recovery.services import record_deployment
 
         if options["holders"] < 0:
             raise CommandError("--holders must be 0 or more")
+        if options["margin_accounts"] < 0:
+            raise CommandError("--margin-accounts must be 0 or more")
         anvil = Anvil(port=options["port"], log_path=settings.VAR_DIR / "anvil.log")
         stopping = False
 
@@ -64,6 +72,9 @@ class Command(BaseCommand):
                 committee=load_role_account("committee").address,
             )
             deployment = seed_holders(w3, deployment, deployer=deployer, count=options["holders"])
+            margin_accounts = seed_margin_positions(
+                w3, deployment, deployer=deployer, count=min(options["margin_accounts"], options["holders"])
+            )
             row = record_deployment(deployment=deployment)
             settings.DEVCHAIN_STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
             settings.DEVCHAIN_STATE_FILE.write_text(
@@ -71,7 +82,7 @@ class Command(BaseCommand):
             )
             self.stdout.write(
                 f"dev chain {deployment.chain_id} on {anvil.url}: demo protocol deployed and {len(deployment.holders)} "
-                f"holders seeded in {time.monotonic() - started:.1f} s "
+                f"holders seeded ({len(margin_accounts)} with margin accounts) in {time.monotonic() - started:.1f} s "
                 f"(deployment {row.pk}, block {w3.eth.block_number})"
             )
             for role, contract in deployment.contracts.items():
