@@ -86,6 +86,11 @@ RUNS = {
         ["--runs", "10"],
         ["--runs", "1", "--peer-interval", "1"],
     ),
+    "margin-positions": (
+        "margin_positions_bench.py",
+        ["--accounts", "100000", "--rounds", "3"],
+        ["--accounts", "2000", "--rounds", "1", "--web3-sample", "200"],
+    ),
     "merkle-js-full": ("merkle_bench.py", ["--leaves", "1000000", "--rounds", "1"], None),
 }
 

@@ -12,6 +12,7 @@ from eth_abi import encode
 
 from chain.errors import NotAnErc20
 from chain.logs import RawRpc
+from chain.margin_positions import MarginMarketPositions
 
 CONVERT_TO_ASSETS = "0x07a2d13a"  # convertToAssets(uint256)
 ASSET = "0x38d52e0f"  # asset()
@@ -68,4 +69,7 @@ class VaultShares:
         return result
 
 
-READERS: dict[str, PositionReader] = {VaultShares.name: VaultShares()}
+READERS: dict[str, PositionReader] = {
+    VaultShares.name: VaultShares(),
+    MarginMarketPositions.name: MarginMarketPositions(),
+}

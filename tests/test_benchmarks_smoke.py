@@ -49,6 +49,25 @@ def test_the_reconstruction_benchmark_agrees_with_balanceof_the_plain_loop_and_w
     assert "web3_balances_equal_lifeboat" in figures["checks"]
 
 
+def test_the_margin_positions_benchmark_rebuilds_every_account_as_account_of_returns_it(tmp_path: Path) -> None:
+    figures = _run(
+        "margin_positions_bench.py",
+        "--accounts",
+        "500",
+        "--rounds",
+        "1",
+        "--web3-sample",
+        "50",
+        "--sample",
+        "50",
+        tmp_path=tmp_path,
+    )
+
+    assert all(figures["checks"].values())
+    assert "web3_sample_equals_lifeboat" in figures["checks"]
+    assert {row["path"] for row in figures["rows"]} == {"floor", "lifeboat", "eth_call", "web3"}
+
+
 def test_the_merkle_benchmark_builds_the_same_root_as_the_javascript_library(tmp_path: Path) -> None:
     figures = _run("merkle_bench.py", "--leaves", "300", "--rounds", "1", tmp_path=tmp_path)
 
