@@ -25,7 +25,7 @@ from recovery.parameters import encode_call
 
 APPROVE_PLAN = "approvePlan(uint256,bytes32,uint64,bytes32,address,uint8,uint8,uint32,uint256,uint64)"
 # RecoveryExecutor.Mode and Delivery: the plan's names, as the contract numbers them.
-EXECUTOR_MODES = {"restitute": 0, "restore": 1}
+EXECUTOR_MODES = {"restitute": 0, "restore": 1, "restore_positions": 2}
 EXECUTOR_DELIVERIES = {"push": 0, "push_fallback": 1, "pull": 2}
 
 
@@ -114,7 +114,8 @@ def proposal_calls(content: Mapping[str, Any], *, recovery_executor: str) -> lis
             EXECUTOR_MODES[mode],
             EXECUTOR_DELIVERIES[delivery],
             count,
-            asset["total_allocated"],
+            # Restoring positions the committee may give a budget above what the rows need (never below).
+            asset["budget"] if mode == "restore_positions" and asset.get("budget") else asset["total_allocated"],
             deadline,
         )
         encoded = encode_call(target=recovery_executor, signature=APPROVE_PLAN, args=list(args))

@@ -124,6 +124,7 @@ class AssetFacts:
     onchain_plan_id: int | None
     batch_count: int
     allocation_dump: Mapping[str, Any] | None  # StandardMerkleTree standard-v1 dump, or None
+    venue: str = ""  # restore_positions: the migrated margin market the positions are re-created on
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,8 @@ def _asset_entry(entry: AssetFacts, summary: Mapping[str, Any], decimals: Mappin
         "commitment_root": entry.commitment_root,
         "allocation_root": entry.allocation_root,
         "onchain_plan_id": None if entry.onchain_plan_id is None else str(entry.onchain_plan_id),
+        # Only a restore-positions asset has these: other documents keep their exact content.
+        **({"venue": entry.venue, "positions": summary.get("positions")} if entry.venue else {}),
         "allocation_tree": None
         if entry.allocation_dump is None
         else {
@@ -440,6 +443,11 @@ def render_markdown(
             f"- {entry['asset']}: budget {budget}, "
             f"claims {_amount(entry['total_claims'], dec)}, allocated {_amount(entry['total_allocated'], dec)} "
             f"to {entry['recipients']} recipients, paid in {entry['payout_token']}"
+            + (
+                f"; their positions at the rollback block re-created on the migrated market {entry['venue']}"
+                if entry.get("venue")
+                else ""
+            )
         )
     for entry in document["assets"]:
         earlier = entry.get("paid_by_earlier_versions") or {}

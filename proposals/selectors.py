@@ -87,6 +87,7 @@ def plan_facts(*, plan: RecoveryPlan) -> tuple[IncidentFacts, AnalysisFacts, Pla
                     onchain_plan_id=None if row.onchain_plan_id is None else int(row.onchain_plan_id),
                     batch_count=batch_counts.get(row.pk, 0),
                     allocation_dump=row.allocation_dump,
+                    venue=row.venue,
                 )
                 for row in assets
             ),

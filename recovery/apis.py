@@ -284,6 +284,8 @@ class PlanCreateApi(APIView):
         # Default: the RecoveryExecutor of the newest recorded Deployment on the incident's chain.
         recovery_executor = serializers.CharField(max_length=100, required=False, default=None, allow_null=True)
         auto_execute = serializers.BooleanField(required=False, default=False)
+        # restore_positions only: the migrated margin market the positions are re-created on.
+        venue = serializers.CharField(max_length=100, required=False, default=None, allow_null=True)
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutput})
     def post(self, request: Request, analysis_id: int) -> Response:

@@ -35,6 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+from rest_framework import status as http
 from web3 import Web3
 from web3.exceptions import TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
@@ -43,6 +44,7 @@ from chain import sender as chain_sender
 from chain.artifacts import bind
 from chain.errors import Reverted, RpcUnavailable
 from chain.logs import scan_raw_logs
+from chain.margin import encode_restore
 from chain.redaction import redact
 from chain.rpc import connect, rpc_unavailable
 from chain.transact import reverts_as_chain_errors
@@ -63,6 +65,7 @@ from recovery.execution_errors import (
 )
 from recovery.execution_selectors import get_run
 from recovery.failpoints import failpoint
+from recovery.merkle import StandardMerkleTree
 from recovery.models import (
     BatchSend,
     BatchSendState,
@@ -72,10 +75,12 @@ from recovery.models import (
     ExecutionRunStatus,
     MigrationBatch,
     PlanAsset,
+    PlanMode,
     RecoveryPlan,
     SenderKey,
     SentTransaction,
 )
+from recovery.positions_plan import build_positions_commitment, row_from_json, stored_position_batches
 from recovery.selectors import stored_batches
 
 log = logging.getLogger(__name__)
@@ -434,7 +439,7 @@ def check_chain_allows(w3: Web3, run: ExecutionRun, accounts: Iterable[str]) -> 
                 address=address,
             )
     batches = stored_batches(plan_asset)
-    rebuilt = build_commitment(batches, domain=_domain(run)).root if batches else ""
+    rebuilt = _commitment(run).root if batches else ""
     if rebuilt.lower() != root:
         raise CommitmentMismatch(
             f"the stored batches of plan id {run.onchain_plan_id} hash to root {rebuilt}, not the approved {root}: "
@@ -442,7 +447,77 @@ def check_chain_allows(w3: Web3, run: ExecutionRun, accounts: Iterable[str]) -> 
             approved_root=root,
             rebuilt_root=rebuilt,
         )
+    if restores_positions(run):
+        check_venue_allows(w3, run)
     return batches
+
+
+class VenueRefusesRestore(LifeboatError):
+    """A restore-positions plan the migrated market cannot take now (role, funds, an account not empty)."""
+
+    code = "venue_refuses_restore"
+    status = http.HTTP_409_CONFLICT
+
+
+def restores_positions(run: ExecutionRun) -> bool:
+    return run.plan_asset.plan.mode == PlanMode.RESTORE_POSITIONS
+
+
+def _commitment(run: ExecutionRun) -> StandardMerkleTree:
+    """The run's tree rebuilt from the stored batches: positions leaves or payment leaves by the plan's mode."""
+    if restores_positions(run):
+        return build_positions_commitment(
+            stored_position_batches(run.plan_asset), domain=_domain(run), venue=run.plan_asset.venue
+        )
+    return build_commitment(stored_batches(run.plan_asset), domain=_domain(run))
+
+
+def check_venue_allows(w3: Web3, run: ExecutionRun) -> None:
+    """Refuse (409) a restore-positions run the migrated market would revert: checked before anything is signed.
+
+    The market must grant the RecoveryExecutor ``RESTORER_ROLE``, the executor must hold the asset of
+    the batches still to run beyond what it owes others, and every account still to restore must be
+    empty on the market (``restorePositions`` reverts ``AccountNotEmpty`` otherwise, failing its batch).
+    """
+    plan_asset = run.plan_asset
+    venue = to_checksum_address(plan_asset.venue)
+    market = bind(w3, "MarginMarket", venue)
+    executor = to_checksum_address(run.recovery_executor)
+    role = _read(w3, market.functions.RESTORER_ROLE().call)
+    if not _read(w3, market.functions.hasRole(role, executor).call):
+        raise VenueRefusesRestore(
+            f"the migrated market {venue} does not grant RESTORER_ROLE to the RecoveryExecutor {executor}: "
+            f"its admin must call grantRole(RESTORER_ROLE, {executor}) before any position can be restored",
+            venue=venue,
+        )
+    to_run = [
+        row
+        for row in MigrationBatch.objects.filter(plan_asset=plan_asset).order_by("index")
+        if not is_batch_executed(w3, run, row.index)
+    ]
+    needed = sum(int(row.total) for row in to_run)
+    token = bind(w3, "DemoAsset", to_checksum_address(plan_asset.payout_token))
+    held = int(_read(w3, token.functions.balanceOf(executor).call))
+    owed = int(_read(w3, _executor_contract(w3, run).functions.reserved(token.address).call))
+    free = max(held - owed, 0)
+    if free < needed:
+        raise VenueRefusesRestore(
+            f"the RecoveryExecutor {executor} holds {free} of {token.address} free (beyond {owed} it owes others), "
+            f"less than the {needed} the {len(to_run)} batches still to run restore: send it the difference first",
+            needed=str(needed),
+            free=str(free),
+        )
+    for row in to_run:
+        for raw in row.positions or ():
+            account = to_checksum_address(raw["account"])
+            if any(int(word) != 0 for word in _read(w3, market.functions.accountOf(account).call)):
+                raise VenueRefusesRestore(
+                    f"account {account} (batch {row.index}) is not empty on the migrated market {venue}: "
+                    "restorePositions would revert AccountNotEmpty; close or settle it there, or exclude it "
+                    "in a new plan version",
+                    account=account,
+                    index=row.index,
+                )
 
 
 def _domain(run: ExecutionRun) -> CommitmentDomain:
@@ -691,16 +766,31 @@ def _batch_proofs(run: ExecutionRun) -> list[list[str]]:
     """
     key = (run.pk, run.plan_asset.commitment_root)
     if key not in _PROOFS:
-        batches = stored_batches(run.plan_asset)
-        tree = build_commitment(batches, domain=_domain(run))
+        tree = _commitment(run)
         _PROOFS.clear()
-        _PROOFS[key] = [tree.get_proof(batch.index) for batch in batches]
+        count = MigrationBatch.objects.filter(plan_asset=run.plan_asset).count()
+        _PROOFS[key] = [tree.get_proof(index) for index in range(count)]
     return _PROOFS[key]
 
 
 def batch_calldata(run: ExecutionRun, batch_send: BatchSend, *, w3: Web3) -> str:
-    """``executeBatch(planId, index, recipients, amounts, proof)`` of the batch, with its proof."""
+    """``executeBatch(planId, index, recipients, amounts, proof)`` of the batch, with its proof.
+
+    A restore-positions plan: ``executePositionBatch(planId, index, encode_restore(venue, rows), proof)``,
+    the committed rows byte for byte (their keccak is the leaf's content hash).
+    """
     row = MigrationBatch.objects.get(plan_asset=run.plan_asset, index=batch_send.index)
+    if restores_positions(run):
+        rows = [row_from_json(raw) for raw in row.positions or ()]
+        return _executor_contract(w3, run).encode_abi(
+            "executePositionBatch",
+            args=[
+                int(run.onchain_plan_id),
+                row.index,
+                encode_restore(to_checksum_address(run.plan_asset.venue), rows),
+                _batch_proofs(run)[row.index],
+            ],
+        )
     return _executor_contract(w3, run).encode_abi(
         "executeBatch",
         args=[
@@ -829,6 +919,22 @@ def _refused_by_contract(batch_send: BatchSend, error: Reverted, *, w3: Web3) ->
             run,
             f"the RecoveryExecutor {run.recovery_executor} is paused by its guardian; execution resumes by itself "
             "when it is unpaused",
+        )
+    elif error.error == "AccountNotEmpty":
+        (account,) = error.args_
+        pause_for_system(
+            run,
+            f"batch {batch_send.index} restores account {account}, which is not empty on the migrated market "
+            f"{run.plan_asset.venue}: restorePositions reverts AccountNotEmpty. Close or settle that account there "
+            "and resume, or exclude it in a new plan version",
+            account=str(account),
+            index=batch_send.index,
+        )
+    elif error.error == "AccessControlUnauthorizedAccount" and restores_positions(run):
+        pause_for_system(
+            run,
+            f"the migrated market {run.plan_asset.venue} refuses the RecoveryExecutor {run.recovery_executor}: "
+            "it lacks RESTORER_ROLE there (or EXECUTOR_ROLE on the executor); grant it and resume",
         )
     elif error.error == "ReservedFunds":
         token, available = error.args_

@@ -72,7 +72,7 @@ P = ParamSpec("P")
 # index is what RecoveryExecutor.claim marks as claimed, so one account's leaf is paid once.
 ALLOCATION_LEAF_ENCODING = ("uint256", "address", "uint256")
 # RecoveryExecutor.Mode and Delivery as the contract numbers them.
-EXECUTOR_MODES = {PlanMode.RESTITUTE: 0, PlanMode.RESTORE: 1}
+EXECUTOR_MODES = {PlanMode.RESTITUTE: 0, PlanMode.RESTORE: 1, PlanMode.RESTORE_POSITIONS: 2}
 EXECUTOR_DELIVERIES = {PlanDelivery.PUSH: 0, PlanDelivery.PUSH_FALLBACK: 1, PlanDelivery.PULL: 2}
 # Claim windows beyond this are refused: a uint64 timestamp, and nothing sensible waits decades.
 MAX_CLAIM_DAYS = 3_650
@@ -149,6 +149,7 @@ def build_plan(
     auto_execute: bool = False,
     created_by: AbstractBaseUser | None = None,
     rpc_url: str | None = None,
+    venue: str | None = None,
 ) -> RecoveryPlan:
     """Allocate every tracked asset of a completed analysis and store the plan's next version.
 
@@ -181,6 +182,9 @@ def build_plan(
 
     Concurrent builds for one incident are serialised on the incident row; a version taken
     meanwhile anyway (a database without row locks) raises :class:`PlanVersionConflict` (409).
+
+    Mode ``restore_positions`` re-creates the analysed margin market's positions on ``venue``, a
+    migrated market (:mod:`recovery.positions_plan`); ``venue`` applies to that mode only.
     """
     try:
         analysis = ImpactAnalysis.objects.select_related("incident").get(pk=analysis_id)
@@ -195,6 +199,14 @@ def build_plan(
         raise InvalidInput(f"mode {mode!r} is not one of {', '.join(PlanMode.values)}", field="mode")
     if policy not in PlanPolicy.values:
         raise InvalidInput(f"policy {policy!r} is not one of {', '.join(PlanPolicy.values)}", field="policy")
+    if mode == PlanMode.RESTORE_POSITIONS and delivery not in (None, "", PlanDelivery.PUSH):
+        raise InvalidInput(
+            f"a restore-positions plan is delivered by push only, not {delivery!r}: the executor re-creates each "
+            "position on the venue, there is nothing to credit or claim",
+            field="delivery",
+        )
+    if venue and mode != PlanMode.RESTORE_POSITIONS:
+        raise InvalidInput("venue applies to restore_positions plans only", field="venue")
     delivery, deadline = _delivery_terms(mode=mode, delivery=delivery, claim_deadline=claim_deadline, days=claim_days)
     if not isinstance(auto_execute, bool):
         raise InvalidInput("auto_execute must be true or false", field="auto_execute")
@@ -206,6 +218,27 @@ def build_plan(
         raise InvalidInput("exclusions and include_contracts are lists of addresses", field="exclusions")
     excluded = parse_addresses(list(exclusions), field="exclusions")
     included = parse_addresses(list(include_contracts), field="include_contracts")
+    if mode == PlanMode.RESTORE_POSITIONS:
+        from recovery.positions_plan import build_positions_plan
+
+        return build_positions_plan(
+            analysis=analysis,
+            policy=policy,
+            venue=venue,
+            budgets=budgets or {},
+            payout_tokens=payout_tokens or {},
+            claims=claims or {},
+            include_contracts=included,
+            excluded=excluded,
+            dust=dust,
+            calls=_encode_parameter_changes(parameter_changes),
+            gas_ceiling=gas_ceiling,
+            delivery=delivery,
+            recovery_executor=executor,
+            auto_execute=auto_execute,
+            created_by=created_by,
+            rpc_url=rpc_url,
+        )
     assets = _asset_budgets(analysis, policy=policy, budgets=budgets or {}, payout_tokens=payout_tokens or {})
     calls = _encode_parameter_changes(parameter_changes)
     explicit = _parse_claims(claims or {}, tracked=[entry.asset for entry in assets])
@@ -678,9 +711,10 @@ def _paid_by_earlier_versions(
     if not plan_ids:
         return {}
     rows = list(
-        PlanAsset.objects.filter(plan_id__in=plan_ids, onchain_plan_id__isnull=False).values_list(
-            "asset", "payout_token", "onchain_plan_id", "plan__mode"
-        )
+        # Restored positions are no payments: a later version finds them on the venue instead.
+        PlanAsset.objects.filter(plan_id__in=plan_ids, onchain_plan_id__isnull=False)
+        .exclude(plan__mode=PlanMode.RESTORE_POSITIONS)
+        .values_list("asset", "payout_token", "onchain_plan_id", "plan__mode")
     )
     if not rows:
         return {}

@@ -16,6 +16,7 @@ from recovery.models import (
     ImpactKind,
     MigrationBatch,
     PlanAsset,
+    PlanMode,
     RecoveryPlan,
 )
 
@@ -131,7 +132,15 @@ def commitment_for(plan_asset: PlanAsset) -> StandardMerkleTree:
         raise InvalidInput(
             f"plan {plan_asset.plan_id} names no RecoveryExecutor: its batch leaves are bound to none", field="plan"
         )
-    tree = build_commitment(batches, domain=commitment_domain(plan_asset))
+    if plan_asset.plan.mode == PlanMode.RESTORE_POSITIONS:
+        # Its leaves commit to each batch's restored rows on the venue, not to recipients and amounts.
+        from recovery.positions_plan import build_positions_commitment, stored_position_batches
+
+        tree = build_positions_commitment(
+            stored_position_batches(plan_asset), domain=commitment_domain(plan_asset), venue=plan_asset.venue
+        )
+    else:
+        tree = build_commitment(batches, domain=commitment_domain(plan_asset))
     if tree.root != plan_asset.commitment_root:
         raise InvalidInput(
             f"the {len(batches)} stored batches of {plan_asset.asset} in plan {plan_asset.plan_id} make commitment "

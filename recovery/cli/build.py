@@ -56,6 +56,12 @@ def add_parsers(sub: _SubParsersAction) -> None:
         metavar="ADDRESS",
         help="the RecoveryExecutor the batch leaves are bound to (default: the newest deployment's on the chain)",
     )
+    build.add_argument(
+        "--venue",
+        default=None,
+        metavar="ADDRESS",
+        help="restore_positions: the migrated margin market the positions are re-created on",
+    )
     build.add_argument("--auto-execute", action="store_true", help="start execution by itself once approved")
     build.add_argument("--json", action="store_true")
 
@@ -100,6 +106,7 @@ def handle_build(command: BaseCommand, options: dict[str, Any]) -> None:
             claim_days=options["claim_days"],
             recovery_executor=options["recovery_executor"],
             auto_execute=options["auto_execute"],
+            venue=options["venue"],
         )
     except LifeboatError as error:
         raise CommandError(error.message) from None
@@ -125,6 +132,10 @@ def handle_build(command: BaseCommand, options: dict[str, Any]) -> None:
                     else ""
                 )
             )
+            if entry.get("venue"):
+                command.stdout.write(
+                    f"  {asset}: {entry['recipients']} positions at the rollback block re-created on {entry['venue']}"
+                )
         for kind, label in (("excluded_by_default", "excluded by default"), ("included", "included")):
             for contract in plan.summary["contracts"][kind]:
                 command.stdout.write(f"  {label}: {contract['account']} ({contract['reason']})")

@@ -23,6 +23,7 @@ from recovery.models.core import (
 from recovery.models.emergency import EscapeHatchBuild, VaultShutdown
 from recovery.models.execution import *  # noqa: F403  (its __all__ lists the execution models)
 from recovery.models.execution import __all__ as _execution_all
+from recovery.models.margin import MarginAccountImpact, MarginLiquidation
 
 __all__ = [
     "AccountImpact",
@@ -37,6 +38,8 @@ __all__ = [
     "Incident",
     "IncidentKind",
     "IncidentStatus",
+    "MarginAccountImpact",
+    "MarginLiquidation",
     "MigrationBatch",
     "PlanAsset",
     "PlanDelivery",

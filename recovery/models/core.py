@@ -215,6 +215,7 @@ class BalanceSnapshot(models.Model):
 class PlanMode(models.TextChoices):
     RESTITUTE = "restitute", "Restitute each loss"
     RESTORE = "restore", "Restore each balance at the rollback block"
+    RESTORE_POSITIONS = "restore_positions", "Restore each margin position at the rollback block on a migrated venue"
 
 
 class PlanPolicy(models.TextChoices):
@@ -241,7 +242,7 @@ class RecoveryPlan(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="plans")
     analysis = models.ForeignKey(ImpactAnalysis, on_delete=models.PROTECT, related_name="plans")
     version = models.PositiveIntegerField()
-    mode = models.CharField(max_length=16, choices=PlanMode.choices)
+    mode = models.CharField(max_length=32, choices=PlanMode.choices)
     policy = models.CharField(max_length=16, choices=PlanPolicy.choices)
     exclusions = models.JSONField(default=list)
     dust_threshold = Uint256Field(default=0)
@@ -279,6 +280,9 @@ class PlanAsset(models.Model):
     plan = models.ForeignKey(RecoveryPlan, on_delete=models.CASCADE, related_name="assets")
     asset = models.CharField(max_length=42)
     payout_token = models.CharField(max_length=42, help_text="Token paid: the asset (restitute) or its migrated token")
+    venue = models.CharField(
+        max_length=42, blank=True, help_text="Restore positions only: EIP-55 address of the migrated margin market"
+    )
     budget = Uint256Field(null=True, blank=True)
     total_claims = Uint256Field(default=0)
     total_allocated = Uint256Field(default=0)
@@ -323,6 +327,12 @@ class MigrationBatch(models.Model):
     total = Uint256Field()
     leaf_hash = models.CharField(max_length=66)
     gas_estimate = models.PositiveBigIntegerField()
+    positions = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Restore positions only: the rows committed, in recipients' order (chain.margin.RestoreRow, "
+        "decimal strings)",
+    )
 
     class Meta:
         ordering = ["plan_asset", "index"]
