@@ -51,7 +51,7 @@ test: install $(CHROMIUM) $(WRK)
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER)} $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install
-	bin/demo $(if $(VENUE),--venue $(VENUE))
+	bin/demo $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(VENUE),--venue $(VENUE))
 
 $(WRK):
 	@if [ "$$(id -u)" != 0 ]; then echo "Debian's wrk is missing (the web-load benchmark needs $(WRK)). As root: apt-get install -y wrk"; exit 1; fi

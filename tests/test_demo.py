@@ -103,3 +103,42 @@ def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_the
     # Then paid by a real worker and verified.
     assert "run completed:" in report and "12/12 accounts paid in full" in report
     assert "verdict: complete" in report
+
+
+def test_the_oracle_demo_pauses_liquidations_and_reports_each_position_before_and_after(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID")}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
+    env["CELERY_BROKER_URL"] = "filesystem://"
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--scenario", "oracle", "--holders", "16"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = result.stdout
+    # The exploit scenario's steps do not run.
+    assert "draining" not in report and "vault's redeem()" not in report
+    # Seeded margin accounts; the monitor's oracle rules pause the margin market too.
+    assert "16 holders seeded, 16 of them with margin accounts" in report
+    assert "oracle-deviation (critical): pauses " in report
+    # The wrong price: 6 of the 16 seeded kinds (bold borrows, leveraged longs) fall below the line.
+    assert "setAnswer(80000000) by the feed's owner in block " in report
+    assert "6 accounts now liquidatable" in report
+    assert report.count(" liquidated in block ") == 5
+    assert "1 liquidatable account(s) not reached yet" in report
+    # Detection and first response: the market is paused, the last liquidation refused, an incident opens.
+    assert "opened firings [" in report
+    assert "guardian pause of the margin market: done, tx 0x" in report
+    assert "paused() = True" in report
+    assert "refused with EnforcedPause" in report
+    assert "the monitor opened incident 1: " in report
+    # Each account before (rollback block) and after; the liquidated ones were healthy at the true price.
+    assert report.count("     before: ") == 16 and report.count("     after:  ") == 16
+    assert report.count("  liquidated; health at the reference price 1.00000000: ") == 5
+    assert "5 of 16 accounts liquidated at the wrong price, every one healthy at the reference price" in report
+    # The boundary where the impact, the restore plan, its vote and its execution come in.
+    assert "== 7. recovery of incident 1: 5 liquidated positions" in report

@@ -4,27 +4,34 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from eth_utils import keccak
 from web3 import Web3
+from web3.logs import DISCARD
 
 from chain import devkeys
 from chain.anvil import Anvil
 from chain.artifacts import bind
 from chain.demo import (
     ASSET_DECIMALS,
+    FEED_DECIMALS,
     TIMELOCK_DELAY_SECONDS,
     DemoDeployment,
     deploy_demo_stack,
     exploit_vault,
+    liquidate_all,
     seed_holders,
+    seed_margin_positions,
 )
-from chain.errors import ChainError
+from chain.errors import ChainError, Reverted
 from chain.keys import load_account
+from chain.margin import MarginAccount, value
 from chain.rpc import connect
 from chain.transact import send
 from config.errors import LifeboatError
@@ -36,6 +43,17 @@ from recovery.selectors import account_position
 from recovery.services import record_deployment
 
 VENUES = ("governor", "snapshot")
+# exploit: the vault is drained and holders are restituted (the default). oracle: the feed reports a
+# wrong price, healthy margin positions are liquidated, and the liquidated positions are restored.
+SCENARIOS = ("exploit", "oracle")
+# The oracle scenario's wrong answer: the feed says 0.80 USD while the reference feed still says 1.00.
+WRONG_PRICE = 80 * 10 ** (FEED_DECIMALS - 2)
+# Liquidatable accounts the liquidators leave for after the pause: they show the market refusing them.
+LEFT_FOR_AFTER_THE_PAUSE = 1
+# Margin accounts the oracle scenario opens (the first holders'): enough for every kind of account
+# several times over, few enough for a report that lists each one.
+MARGIN_ACCOUNTS = 24
+ORACLE_RULE_KINDS = ("oracle_stale", "oracle_answer", "oracle_jump", "oracle_deviation")
 # The demo's Snapshot space: voting opens as the proposal is created and stays open this many
 # seconds (wall clock, as on the real hub); the quorum, in whole tokens, needs the treasury's votes.
 SNAPSHOT_PERIOD_SECONDS = 15
@@ -94,11 +112,73 @@ def _run_line(result: Any) -> str:
     return line
 
 
+def _units(amount: int) -> str:
+    """A signed amount of 6-decimal base units, in whole units with every decimal (exact)."""
+    whole, frac = divmod(abs(amount), 10**ASSET_DECIMALS)
+    return f"{'-' if amount < 0 else ''}{whole:,}.{frac:0{ASSET_DECIMALS}d}"
+
+
+def _price(answer: int) -> str:
+    whole, frac = divmod(answer, 10**FEED_DECIMALS)
+    return f"{whole}.{frac:0{FEED_DECIMALS}d}"
+
+
+def _health(factor: int) -> str:
+    """A health factor (1e18 = at the liquidation line) to two decimals, truncated; no debt, no position: inf."""
+    if factor >= 2**255:
+        return "inf"
+    hundredths = factor // 10**16
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+def _position(account: MarginAccount) -> str:
+    """One account in a report cell: collateral, debt, and the perpetual if one is open."""
+    if account.is_empty:
+        return "empty"
+    text = f"coll {_units(account.collateral)}, debt {_units(account.debt)}"
+    if account.size:
+        side = "long" if account.size > 0 else "short"
+        text += f", {side} {_units(abs(account.size))} @ {_price(account.entry_price)} margin {_units(account.margin)}"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class OracleIncident:
+    """What the oracle scenario's first half hands to its second (impact, restore plan, vote, execution).
+
+    Blocks: ``rollback_block`` is the last block with the true price (positions are restored as they
+    were there); the feed reported the wrong price in ``wrong_price_block``; the margin market was
+    paused in ``paused_block``. The monitor's pause also covers the vault and the RecoveryExecutor:
+    whoever executes the restore plan unpauses the executor first (as the exploit scenario does).
+    """
+
+    deployment: DemoDeployment
+    row: Any  # the recorded recovery.models.Deployment
+    watched: Any  # the monitor's WatchedDeployment
+    firing: Any  # the oracle rule's first Firing
+    incident_id: int  # the incident the monitor opened for it
+    venue_kind: str
+    accounts: list[str]  # every seeded margin account, checksummed
+    rollback_block: int
+    wrong_price_block: int
+    paused_block: int
+    liquidations: dict[str, str]  # liquidated account -> its liquidation's tx hash
+    before: dict[str, MarginAccount]  # at the rollback block
+    after: dict[str, MarginAccount]  # at the head, after the pause
+
+
 class Command(BaseCommand):
     help = "Run the headless end-to-end scenario on a fresh dev chain and print a report."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--holders", type=int, default=settings.DEVCHAIN_HOLDERS)
+        parser.add_argument(
+            "--scenario",
+            choices=SCENARIOS,
+            default="exploit",
+            help="exploit: a vault drain, restituted (default); oracle: a wrong price liquidates healthy "
+            "margin positions, which are restored",
+        )
         parser.add_argument(
             "--venue",
             choices=VENUES,
@@ -110,7 +190,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with Anvil(port=0, log_path=settings.VAR_DIR / "demo-anvil.log") as anvil:
-                self._run(anvil, holders=options["holders"], venue_kind=options["venue"])
+                if options["scenario"] == "oracle":
+                    self._run_oracle(anvil, holders=options["holders"], venue_kind=options["venue"])
+                else:
+                    self._run(anvil, holders=options["holders"], venue_kind=options["venue"])
         except ChainError as error:
             raise CommandError(str(error)) from None
         except LifeboatError as error:
@@ -322,6 +405,249 @@ class Command(BaseCommand):
             self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
         self._pay(w3, anvil, plan=plan)
         self._escape_hatch(w3, row)
+
+    # ---------------------------------------------------------------------------------------------
+    # The oracle scenario: a wrong price liquidates healthy margin positions
+    # ---------------------------------------------------------------------------------------------
+
+    def _run_oracle(self, anvil: Anvil, *, holders: int, venue_kind: str) -> None:
+        """Steps 1-6 (deploy, watch, wrong price, liquidations, pause, positions before and after), then
+        ``_oracle_recovery`` with everything they established."""
+        from eth_account import Account
+
+        out = self.stdout.write
+        w3 = connect(anvil.url)
+        deployer = load_account(private_key=devkeys.DEPLOYER_KEY)
+        out(f"== 1. dev chain {anvil.url} (chain {w3.eth.chain_id}): the demo protocol and its margin market")
+        deployment = deploy_demo_stack(
+            w3,
+            rpc_url=anvil.url,
+            deployer=deployer,
+            executor=load_account(private_key=devkeys.EXECUTOR_KEY).address,
+            committee=load_account(private_key=devkeys.COMMITTEE_KEY).address,
+        )
+        deployment = seed_holders(w3, deployment, deployer=deployer, count=holders)
+        count = min(holders, MARGIN_ACCOUNTS)
+        accounts = [str(a) for a in seed_margin_positions(w3, deployment, deployer=deployer, count=count)]
+        row = record_deployment(deployment=deployment)
+        for role, contract in deployment.contracts.items():
+            out(f"   {role:<22} {contract.address}  block {contract.block}")
+        market = bind(w3, "MarginMarket", deployment.address("margin_market"))
+        feed = bind(w3, "DemoPriceFeed", deployment.address("price_feed"))
+        reference = bind(w3, "DemoPriceFeed", deployment.address("reference_feed"))
+        out(
+            f"   {len(deployment.holders)} holders seeded, {len(accounts)} of them with margin accounts "
+            f"(collateral, borrows, longs and shorts); recorded as deployment {row.pk}"
+        )
+
+        watched = self._watch_market(w3, anvil, deployment)
+
+        rollback_block = w3.eth.block_number
+        price_before = int(market.functions.price().call())
+        due_before = [a for a in accounts if market.functions.isLiquidatable(a).call()]
+        out(
+            f"\n== 3. the feed reports a wrong price: {_price(WRONG_PRICE)} USD while the reference feed says "
+            f"{_price(int(reference.functions.latestRoundData().call()[1]))}"
+        )
+        out(
+            f"   at block {rollback_block} (the last good block) the market prices dUSD at {_price(price_before)}: "
+            f"{len(due_before)} of {len(accounts)} accounts liquidatable"
+        )
+        wrong = send(w3, deployer, feed.functions.setAnswer(WRONG_PRICE))
+        wrong_price_block = int(wrong["blockNumber"])
+        due = [a for a in accounts if market.functions.isLiquidatable(a).call()]
+        out(
+            f"   setAnswer({WRONG_PRICE}) by the feed's owner in block {wrong_price_block} "
+            f"(tx {wrong['transactionHash'].to_0x_hex()}): {len(due)} accounts now liquidatable"
+        )
+        if due_before or len(due) <= LEFT_FOR_AFTER_THE_PAUSE:
+            raise CommandError(f"the seeded positions did not behave as scripted: {len(due)} liquidatable at 0.80")
+
+        out("\n== 4. liquidators liquidate positions that are healthy at the true price")
+        liquidator = Account.from_key(keccak(text="lifeboat-demo-liquidator"))
+        w3.provider.make_request("anvil_setBalance", [liquidator.address, hex(10**20)])  # type: ignore[arg-type]
+        first, later = due[: len(due) - LEFT_FOR_AFTER_THE_PAUSE], due[len(due) - LEFT_FOR_AFTER_THE_PAUSE :]
+        hashes = liquidate_all(w3, deployment, liquidator=liquidator, accounts=first, deployer=deployer)
+        liquidations = dict(zip(first, hashes, strict=True))
+        for account, tx_hash in liquidations.items():
+            receipt = w3.eth.get_transaction_receipt(tx_hash)
+            (event,) = market.events.Liquidated().process_receipt(receipt, errors=DISCARD)
+            out(
+                f"   {account} liquidated in block {receipt['blockNumber']}: {_units(event.args.debtRepaid)} credit "
+                f"repaid, {_units(event.args.seizedCollateral)} dUSD seized, realized PnL "
+                f"{_units(event.args.realizedPnl)}"
+            )
+        out(f"   liquidator {liquidator.address}; {len(later)} liquidatable account(s) not reached yet")
+
+        firing, paused_block = self._detect_oracle(w3, deployment, watched=watched, wrong_price_block=wrong_price_block)
+        for account in later:
+            try:
+                send(w3, liquidator, market.functions.liquidate(account))
+            except Reverted as refused:
+                out(f"   the liquidator tries {account}, liquidatable at the wrong price: refused with {refused.error}")
+                if refused.error != "EnforcedPause":
+                    raise CommandError(f"a liquidation after the pause failed for another reason: {refused}") from None
+            else:
+                raise CommandError(f"the paused market still accepts the liquidation of {account}")
+
+        head = w3.eth.block_number
+        before = {a: self._account_at(market, a, rollback_block) for a in accounts}
+        after = {a: self._account_at(market, a, head) for a in accounts}
+        true_price = int(reference.functions.latestRoundData().call()[1])
+        self._positions_report(
+            market,
+            accounts,
+            before=before,
+            after=after,
+            liquidations=liquidations,
+            blocks=(rollback_block, head),
+            true_price=true_price,
+        )
+        self._oracle_recovery(
+            w3,
+            anvil,
+            OracleIncident(
+                deployment=deployment,
+                row=row,
+                watched=watched,
+                firing=firing,
+                incident_id=firing.incident_id,
+                venue_kind=venue_kind,
+                accounts=accounts,
+                rollback_block=rollback_block,
+                wrong_price_block=wrong_price_block,
+                paused_block=paused_block,
+                liquidations=liquidations,
+                before=before,
+                after=after,
+            ),
+        )
+
+    def _watch_market(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment) -> Any:
+        """Step 2: the monitor watches the deployment from the head; its oracle rules also pause the margin market."""
+        from monitoring import engine
+        from monitoring.models import Rule
+        from monitoring.setup import watch_demo
+
+        out = self.stdout.write
+        out("\n== 2. the monitor watches the feed against its reference; a wrong price pauses liquidations")
+        watched = watch_demo(rpc_url=anvil.url, name="demo")
+        market = deployment.address("margin_market")
+        # The default oracle rules pause the vault and the RecoveryExecutor; pausing the margin market
+        # is what stops liquidations at a wrong price (its pause() stops liquidate() only), so it goes first.
+        for rule in Rule.objects.filter(watched=watched, kind__in=ORACLE_RULE_KINDS, enabled=True):
+            if market not in (rule.pause_targets or []):
+                rule.pause_targets = [market, *(rule.pause_targets or [])]
+                rule.save(update_fields=["pause_targets"])
+        oracle_rules = watched.rules.filter(kind__in=ORACLE_RULE_KINDS, enabled=True).order_by("pk")
+        out(f"   watched deployment {watched.name!r}: {', '.join(rule.name for rule in watched.rules.order_by('pk'))}")
+        for rule in oracle_rules:
+            out(f"   {rule.name} ({rule.severity}): pauses {', '.join(rule.pause_targets)}")
+        first = engine.run_watched(watched.pk)
+        out(f"   monitor run: {_run_line(first)} (a new monitor starts at the head)")
+        return watched
+
+    def _detect_oracle(
+        self, w3: Web3, deployment: DemoDeployment, *, watched: Any, wrong_price_block: int
+    ) -> tuple[Any, int]:
+        """Step 5: the monitor's runs after the wrong price: an oracle rule fires, the guardian pauses the
+        margin market, an incident opens. Returns the firing and the market's pause block."""
+        from monitoring import engine
+        from monitoring.models import ActionKind, Firing
+
+        out = self.stdout.write
+        out("\n== 5. detection and first response: the monitor runs, an oracle rule fires, the guardian pauses")
+        firing = None
+        for attempt in range(1, 6):  # the oracle rules fire on their first failing block; a few runs at most
+            result = engine.run_watched(watched.pk)
+            out(f"   monitor run {attempt}: {_run_line(result)}")
+            firing = (
+                Firing.objects.filter(rule__watched=watched, rule__kind__in=ORACLE_RULE_KINDS).order_by("pk").first()
+            )
+            if firing is not None:
+                break
+        if firing is None:
+            raise CommandError("no oracle rule fired after the wrong price")
+        out(f"   firing {firing.pk} ({firing.rule.name}, {firing.rule.severity}) from block {firing.first_block}:")
+        out(f"     {firing.message}")
+        market = deployment.address("margin_market")
+        names = {
+            market: "margin market",
+            deployment.address("vault"): "vault",
+            deployment.address("recovery_executor"): "RecoveryExecutor",
+        }
+        actions = {a.target: a for a in firing.actions.filter(kind=ActionKind.PAUSE)}
+        for target, action in actions.items():
+            out(
+                f"   guardian pause of the {names.get(target, target)}: {action.status}, tx {action.tx_hash or '-'} "
+                f"in block {action.block_number if action.block_number is not None else '-'}"
+            )
+        paused = actions.get(market)
+        if paused is None or paused.block_number is None or not _is_paused(w3, market):
+            raise CommandError(f"the margin market was not paused by the oracle rule: {paused and paused.last_error}")
+        out(
+            f"   the margin market paused {paused.block_number - wrong_price_block} block(s) after the wrong price "
+            f"(price block {wrong_price_block}, pause block {paused.block_number}; this script runs the monitor "
+            "after the liquidations); paused() = True"
+        )
+        if firing.incident_id is None:
+            raise CommandError("the monitor opened no incident for the oracle rule's firing")
+        out(f"   the monitor opened incident {firing.incident_id}: {firing.incident.title}")
+        return firing, int(paused.block_number)
+
+    @staticmethod
+    def _account_at(market: Any, account: str, block: int) -> MarginAccount:
+        return MarginAccount(*market.functions.accountOf(account).call(block_identifier=block))
+
+    def _positions_report(
+        self,
+        market: Any,
+        accounts: list[str],
+        *,
+        before: dict[str, MarginAccount],
+        after: dict[str, MarginAccount],
+        liquidations: dict[str, str],
+        blocks: tuple[int, int],
+        true_price: int,
+    ) -> None:
+        """Step 6: every margin account at the rollback block and now; each liquidated one valued at the
+        reference price, where it was healthy (else the scenario did not do what it claims)."""
+        rollback_block, head = blocks
+        out = self.stdout.write
+        funding_index = int(market.functions.fundingIndex().call(block_identifier=rollback_block))
+        out(f"\n== 6. the margin accounts before (block {rollback_block}) and after (block {head})")
+        unfair = 0
+        for account in accounts:
+            was, now = before[account], after[account]
+            health = value(was, price=true_price, funding_index=funding_index)
+            status = "liquidated" if account in liquidations else ("unchanged" if was == now else "changed")
+            out(
+                f"   {account}  {status}; health at the reference price {_price(true_price)}: "
+                f"{_health(health.health_factor)}"
+            )
+            out(f"     before: {_position(was)}")
+            out(f"     after:  {_position(now)}")
+            if account in liquidations:
+                if health.liquidatable:
+                    raise CommandError(f"{account} was liquidatable at the reference price: not an unfair liquidation")
+                unfair += 1
+        seized = sum(before[a].collateral + before[a].margin for a in liquidations)
+        out(
+            f"   {unfair} of {len(accounts)} accounts liquidated at the wrong price, every one healthy at the "
+            f"reference price; {_units(seized)} dUSD of collateral and margin was in them"
+        )
+
+    def _oracle_recovery(self, w3: Web3, anvil: Anvil, incident: OracleIncident) -> None:
+        """Steps 7 and later, the second half of the oracle scenario: the impact analysis (unfair
+        liquidations), the restore-positions plan onto the migrated market, its vote and its execution.
+
+        Not wired in yet: everything it needs is in ``incident``.
+        """
+        self.stdout.write(
+            f"\n== 7. recovery of incident {incident.incident_id}: {len(incident.liquidations)} liquidated positions "
+            f"to restore on the migrated market {incident.deployment.address('migrated_margin_market')} "
+            f"as they were at block {incident.rollback_block} (impact, plan, vote and execution come next)"
+        )
 
     def _watch_and_archive(self, w3: Web3, anvil: Anvil) -> tuple[Any, Any]:
         """Step 2: the monitor watches the deployment from the head; the state is archived and its root committed."""
