@@ -48,6 +48,7 @@ from chain.artifacts import artifact_names, load_artifact
 from chain.balances import read_balances
 from chain.errors import NotAnErc20, RpcError
 from chain.logs import RawRpc
+from chain.margin import MarginAccount, RestoreRow, encode_restore, signed_word
 from chain.transact import decode_revert
 
 Progress = Callable[[str], None]
@@ -56,6 +57,14 @@ EXECUTOR_ROLE = "0x" + keccak(text="EXECUTOR_ROLE").hex()
 _HAS_ROLE = keccak(text="hasRole(bytes32,address)")[:4]
 _EXECUTE_BATCH = keccak(text="executeBatch(uint256,uint256,address[],uint256[],bytes32[])")[:4]
 _CLAIM = keccak(text="claim(uint256,uint256,address,uint256,bytes32[])")[:4]
+_EXECUTE_POSITION_BATCH = keccak(text="executePositionBatch(uint256,uint256,bytes,bytes32[])")[:4]
+_RESTORER_ROLE = keccak(text="RESTORER_ROLE()")[:4]
+_ACCOUNT_OF = keccak(text="accountOf(address)")[:4]
+_FUNDING_INDEX = keccak(text="fundingIndex()")[:4]
+_BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+_RESERVED = keccak(text="reserved(address)")[:4]
+# What a restored account is compared on: accountOf's fields, then the funding it owes.
+POSITION_FIELDS = ("collateral", "debt", "size", "entry_price", "margin", "funding_debt")
 # How many balance mismatches the report lists (all are counted).
 MISMATCHES_SHOWN = 20
 # balanceOf calls a JSON-RPC batch: a fork fetches the slots a batch needs from the node
@@ -108,6 +117,23 @@ class BatchToRun:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionBatchToRun:
+    """One batch of a restore-positions plan: its committed rows, re-created on ``venue``."""
+
+    asset: str  # the analysed (old) market
+    payout_token: str  # the markets' asset: what the venue pulls from the executor
+    onchain_plan_id: int
+    index: int
+    venue: str  # the migrated market
+    rows: tuple[RestoreRow, ...]
+    proof: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(row.asset_needed for row in self.rows)
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimToRun:
     """One holder's claim of a pull plan: the allocation leaf [index, account, amount] and its proof."""
 
@@ -133,6 +159,8 @@ class RehearsalScript:
     problems: Sequence[str] = ()  # found while building the script (stored batches off the commitment...)
     claims: Sequence[ClaimToRun] = ()  # pull plans: the claims to run (all, or a sample)
     claims_total: int = 0  # pull plans: how many allocations there are (more than ``claims`` when sampled)
+    position_batches: Sequence[PositionBatchToRun] = ()  # restore-positions plans: run after ``batches``
+    restores_positions: bool = False  # a restore-positions plan (its report checks positions, even with no batch)
 
 
 def fork_point(rpc: RawRpc, *, confirmation_depth: int) -> ForkPoint:
@@ -201,6 +229,18 @@ def rehearse_on_fork(
         failures.append(role["message"])
     say(f"executor role: {role['message']}")
 
+    restoring: dict[str, Any] = {
+        "status": "skipped",
+        "note": "not run: " + ("a call of the proposal reverted" if failed_calls else "no position batch to run"),
+    }
+    if script.position_batches and not failed_calls:
+        # After the calls: a parameter change of the proposal may grant the role or fund the executor.
+        restoring = _check_restore(rpc, script)
+        failures += [check["message"] for check in restoring["venues"] if not check["holds"]]
+        failures += [check["message"] for check in restoring["funds"] if not check["enough"]]
+        for check in (*restoring["venues"], *restoring["funds"]):
+            say(f"restore: {check['message']}")
+
     if failed_calls or not role["holds"] or script.problems:
         reason = (
             "not run: a call of the proposal reverted, so its execution would revert and approve nothing"
@@ -208,12 +248,15 @@ def rehearse_on_fork(
             else "not run: " + (role["message"] if not role["holds"] else "; ".join(script.problems))
         )
         batches = [_batch_entry(batch, status="skipped", note=reason) for batch in script.batches]
+        batches += [_position_batch_entry(batch, status="skipped", note=reason) for batch in script.position_batches]
         claims = [_claim_entry(claim, status="skipped", note=reason) for claim in script.claims]
         balances: dict[str, Any] = {"status": "skipped", "note": reason}
+        positions: dict[str, Any] = {"status": "skipped", "note": reason}
         credited: list[dict[str, str]] = []
         say(f"batches {reason}")
     else:
         batches = _run_batches(rpc, script, gas=gas, say=say)
+        batches += _run_position_batches(rpc, script, gas=gas, say=say)
         failures += [
             f"batch {step['index']} of {step['asset']} reverted: {step['revert']['shown']}"
             for step in batches
@@ -236,6 +279,14 @@ def rehearse_on_fork(
                 "exactly their allocation"
             )
         say(f"balances: {balances['checked']} checked, {balances['mismatched']} mismatched")
+        positions = _check_positions(rpc, script.position_batches, block=head)
+        if positions["mismatched"]:
+            failures.append(
+                f"{positions['mismatched']} of {positions['checked']} restored accounts on the venue do not equal "
+                "their committed rows"
+            )
+        if script.position_batches:
+            say(f"positions: {positions['checked']} checked, {positions['mismatched']} mismatched")
 
     total_gas = sum(step.get("gas_used") or 0 for step in (*calls, *batches, *claims))
     findings = [
@@ -243,7 +294,7 @@ def rehearse_on_fork(
         f"{entry['plan_id']}): the token refused the transfer; the account claims it with claimCredit"
         for entry in credited
     ]
-    return {
+    report = {
         "passed": not failures,
         "failures": failures,
         "chain_id": str(point.chain_id),
@@ -265,6 +316,11 @@ def rehearse_on_fork(
         "balances": balances,
         "total_gas": total_gas,
     }
+    if script.restores_positions or script.position_batches:
+        # Only a restore-positions report has these: a payment plan's report keeps its exact content.
+        report["restore"] = restoring
+        report["positions"] = positions
+    return report
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
@@ -277,10 +333,16 @@ def summary_line(report: Mapping[str, Any]) -> str:
         sample = f" (a sample of {claims_run['total']})" if claims_run.get("sampled") else ""
         claimed = f"{sum(1 for c in claims if c['status'] == 'ok')} of {len(claims)} claim(s){sample} paid, "
     credited = f"{len(report['credited'])} recipient(s) credited, " if report.get("credited") else ""
+    positions = report.get("positions")
+    checked = (
+        f"{positions.get('matched', 0)} of {positions.get('checked', 0)} restored position(s) exact, "
+        if positions is not None
+        else f"{balances.get('matched', 0)} of {balances.get('checked', 0)} balance(s) exact, "
+    )
     ran = (
-        f"{len(calls)} call(s), {sum(1 for b in batches if b['status'] == 'ok')} of {len(batches)} batch(es) paid, "
-        f"{claimed}{credited}"
-        f"{balances.get('matched', 0)} of {balances.get('checked', 0)} balance(s) exact, "
+        f"{len(calls)} call(s), {sum(1 for b in batches if b['status'] == 'ok')} of {len(batches)} batch(es) "
+        f"{'run' if positions is not None else 'paid'}, "
+        f"{claimed}{credited}{checked}"
         f"{report.get('total_gas', 0):,} gas, on a fork of chain {report.get('chain_id')} "
         f"at block {report.get('fork', {}).get('block')}"
     )
@@ -458,6 +520,223 @@ def execute_batch_calldata(batch: BatchToRun) -> str:
         ],
     )
     return "0x" + (_EXECUTE_BATCH + encoded).hex()
+
+
+# --- restore-positions plans ---
+
+
+def _run_position_batches(rpc: RawRpc, script: RehearsalScript, *, gas: int, say: Progress) -> list[dict]:
+    if not script.position_batches:
+        return []
+    sender = to_checksum_address(script.batch_executor)
+    target = to_checksum_address(script.recovery_executor)
+    rpc.call("anvil_impersonateAccount", [sender])
+    steps = []
+    for position, batch in enumerate(script.position_batches):
+        entry = _position_batch_entry(batch, status="", note="")
+        entry.update(
+            _transact(rpc, sender=sender, to=target, data=execute_position_batch_calldata(batch), value=0, gas=gas)
+        )
+        steps.append(entry)
+        say(
+            f"position batch {position + 1}/{len(script.position_batches)} (index {batch.index}, {len(batch.rows)} "
+            f"accounts on {entry['venue']}): {_outcome(entry)}"
+        )
+    rpc.call("anvil_stopImpersonatingAccount", [sender])
+    return steps
+
+
+def _position_batch_entry(batch: PositionBatchToRun, *, status: str, note: str) -> dict[str, Any]:
+    """A restore batch in the report's ``batches``: ``recipients`` counts its accounts, ``total`` the asset it needs."""
+    entry: dict[str, Any] = {
+        "asset": batch.asset,
+        "payout_token": batch.payout_token,
+        "plan_id": str(batch.onchain_plan_id),
+        "index": batch.index,
+        "venue": to_checksum_address(batch.venue),
+        "recipients": len(batch.rows),
+        "total": str(batch.total),
+    }
+    if status:
+        entry.update(status=status, note=note, gas_used=None, revert=None, events=[], other_events={})
+    return entry
+
+
+def execute_position_batch_calldata(batch: PositionBatchToRun) -> str:
+    """``executePositionBatch(planId, index, abi.encode(venue, rows), proof)``: what the batch leaf commits to."""
+    encoded = abi_encode(
+        ["uint256", "uint256", "bytes", "bytes32[]"],
+        [
+            batch.onchain_plan_id,
+            batch.index,
+            encode_restore(to_checksum_address(batch.venue), batch.rows),
+            [bytes.fromhex(node[2:]) for node in batch.proof],
+        ],
+    )
+    return "0x" + (_EXECUTE_POSITION_BATCH + encoded).hex()
+
+
+def _check_restore(rpc: RawRpc, script: RehearsalScript) -> dict[str, Any]:
+    """Whether each venue grants the RecoveryExecutor its RESTORER_ROLE, and whether the executor holds,
+    beyond what it reserves for others, the asset the position batches need (per asset)."""
+    executor = to_checksum_address(script.recovery_executor)
+    venues = list(dict.fromkeys(to_checksum_address(batch.venue) for batch in script.position_batches))
+    needed: dict[str, int] = defaultdict(int)
+    for batch in script.position_batches:
+        needed[to_checksum_address(batch.payout_token)] += batch.total
+    requests = [("eth_call", [{"to": venue, "data": "0x" + _RESTORER_ROLE.hex()}, "latest"]) for venue in venues]
+    for token in needed:
+        owner = abi_encode(["address"], [executor])
+        requests.append(("eth_call", [{"to": token, "data": "0x" + (_BALANCE_OF + owner).hex()}, "latest"]))
+        requests.append(("eth_call", [{"to": executor, "data": "0x" + (_RESERVED + owner).hex()}, "latest"]))
+    replies = rpc.batch(requests)
+    roles = [_word(reply) for reply in replies[: len(venues)]]
+    holds_requests = [
+        (
+            "eth_call",
+            [
+                {"to": venue, "data": "0x" + (_HAS_ROLE + abi_encode(["bytes32", "address"], [role, executor])).hex()},
+                "latest",
+            ],
+        )
+        for venue, role in zip(venues, roles, strict=True)
+        if role is not None
+    ]
+    holds_replies = iter(rpc.batch(holds_requests) if holds_requests else [])
+    venue_checks = []
+    for venue, role in zip(venues, roles, strict=True):
+        if role is None:
+            holds = False
+            message = f"the venue {venue} answers no RESTORER_ROLE(): it is not a margin market that can take a restore"
+        else:
+            granted = _word(next(holds_replies))
+            holds = granted is not None and int.from_bytes(granted, "big") == 1
+            role_hex = "0x" + role.hex()
+            message = (
+                f"the venue {venue} grants the RecoveryExecutor {executor} its RESTORER_ROLE"
+                if holds
+                else f"the venue {venue} does not grant the RecoveryExecutor {executor} its RESTORER_ROLE "
+                f"({role_hex}): every position batch reverts; the venue's admin calls grantRole({role_hex}, "
+                f"{executor}) before execution (or the proposal does, as a parameter change)"
+            )
+        venue_checks.append({"venue": venue, "holds": holds, "message": message})
+    fund_checks = []
+    for position, (token, amount) in enumerate(needed.items()):
+        balance = _word(replies[len(venues) + 2 * position])
+        reserved = _word(replies[len(venues) + 2 * position + 1])
+        held = None if balance is None else int.from_bytes(balance, "big")
+        free = None if held is None else max(0, held - (0 if reserved is None else int.from_bytes(reserved, "big")))
+        enough = free is not None and free >= amount
+        batches = sum(1 for batch in script.position_batches if to_checksum_address(batch.payout_token) == token)
+        if free is None:
+            message = f"the balance of {executor} in {token} cannot be read: the position batches need {amount} of it"
+        elif enough:
+            message = (
+                f"the RecoveryExecutor {executor} holds {free} of {token} beyond what it reserves, at least the "
+                f"{amount} the {batches} position batch(es) need"
+            )
+        else:
+            message = (
+                f"the RecoveryExecutor {executor} holds {free} of {token} beyond what it reserves, but the {batches} "
+                f"position batch(es) need {amount} (collateral plus margin of every restored account): batches revert "
+                f"ReservedFunds until it is sent the {amount - free} missing"
+            )
+        fund_checks.append(
+            {
+                "token": token,
+                "needed": str(amount),
+                "free": None if free is None else str(free),
+                "enough": enough,
+                "message": message,
+            }
+        )
+    return {"status": "checked", "venues": venue_checks, "funds": fund_checks}
+
+
+def _check_positions(rpc: RawRpc, batches: Sequence[PositionBatchToRun], *, block: int) -> dict[str, Any]:
+    """Every restored row against its account's ``accountOf`` on its venue at ``block`` (batched ``eth_call``s).
+
+    The funding debt is compared as the venue's ``fundingIndex`` at ``block`` minus the account's
+    entry funding: ``restorePositions`` set the entry funding so that this difference carries over.
+    """
+    rows = [(to_checksum_address(batch.venue), row) for batch in batches for row in batch.rows]
+    venues = list(dict.fromkeys(venue for venue, _row in rows))
+    tag = hex(block)
+    index_replies = (
+        rpc.batch([("eth_call", [{"to": v, "data": "0x" + _FUNDING_INDEX.hex()}, tag]) for v in venues])
+        if venues
+        else []
+    )
+    funding = {
+        venue: None if word is None else signed_word(int.from_bytes(word, "big"))
+        for venue, word in zip(venues, (_word(reply) for reply in index_replies), strict=True)
+    }
+    found: list[MarginAccount | None] = []
+    for start in range(0, len(rows), BALANCE_BATCH):
+        chunk = rows[start : start + BALANCE_BATCH]
+        replies = rpc.batch(
+            [
+                (
+                    "eth_call",
+                    [
+                        {"to": venue, "data": "0x" + (_ACCOUNT_OF + abi_encode(["address"], [row.account])).hex()},
+                        tag,
+                    ],
+                )
+                for venue, row in chunk
+            ]
+        )
+        for reply in replies:
+            result = reply.get("result") if reply.get("error") is None else None
+            data = bytes.fromhex(result[2:]) if isinstance(result, str) and result.startswith("0x") else b""
+            found.append(MarginAccount.from_words(data) if len(data) >= 192 else None)
+    mismatched = 0
+    shown: list[dict[str, Any]] = []
+    for (venue, row), account in zip(rows, found, strict=True):
+        index = funding[venue]
+        expected = dict(zip(POSITION_FIELDS, row.as_tuple()[1:], strict=True))
+        actual: dict[str, int | None] = (
+            dict.fromkeys(POSITION_FIELDS)
+            if account is None
+            else {
+                "collateral": account.collateral,
+                "debt": account.debt,
+                "size": account.size,
+                "entry_price": account.entry_price,
+                "margin": account.margin,
+                "funding_debt": None if index is None else index - account.entry_funding,
+            }
+        )
+        differences = [
+            {
+                "field": name,
+                "expected": str(expected[name]),
+                "found": "unknown" if actual[name] is None else str(actual[name]),
+            }
+            for name in POSITION_FIELDS
+            if actual[name] != expected[name]
+        ]
+        if not differences:
+            continue
+        mismatched += 1
+        if len(shown) < MISMATCHES_SHOWN:
+            shown.append({"venue": venue, "account": to_checksum_address(row.account), "differences": differences})
+    return {
+        "status": "ok" if not mismatched else "mismatched",
+        "block": block,
+        "checked": len(rows),
+        "matched": len(rows) - mismatched,
+        "mismatched": mismatched,
+        "mismatches": shown,
+    }
+
+
+def _word(reply: Mapping[str, Any]) -> bytes | None:
+    """One 32-byte return word, or None for an error or anything else."""
+    result = reply.get("result")
+    if reply.get("error") is not None or not isinstance(result, str) or len(result) != 66:
+        return None
+    return bytes.fromhex(result[2:])
 
 
 def _transact(rpc: RawRpc, *, sender: str, to: str, data: str, value: int, gas: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ at any time; the latest one with a verdict (passed or failed) counts. One that c
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -23,6 +24,7 @@ from chain.redaction import redact, redact_url
 from chain.rehearsal import (
     BatchToRun,
     ClaimToRun,
+    PositionBatchToRun,
     RehearsalScript,
     fork_point,
     forked,
@@ -37,7 +39,8 @@ from proposals.exceptions import RehearsalNotFound
 from proposals.models import ProposalDocument, Rehearsal, RehearsalStatus
 from proposals.services import document_path
 from recovery.exceptions import ChainMismatch, ChainUnavailable, InvalidInput
-from recovery.models import Allocation, PlanAsset
+from recovery.models import Allocation, PlanAsset, PlanMode
+from recovery.positions_plan import stored_position_batches
 from recovery.selectors import allocation_proof, commitment_for, stored_batches
 
 VERDICTS = (RehearsalStatus.PASSED, RehearsalStatus.FAILED)
@@ -197,7 +200,9 @@ def _require_node_chain(*, rpc_url: str, chain_id: int) -> None:
 def _script(rehearsal: Rehearsal) -> RehearsalScript:
     """What the rehearsal runs: the document's calls, then the plan's stored batches with their
     proofs (push) or its holders' claims (pull: every one, or an evenly spread sample past
-    ``settings.REHEARSAL_MAX_CLAIMS``), and what each recipient run must receive (summed per payout token)."""
+    ``settings.REHEARSAL_MAX_CLAIMS``), and what each recipient run must receive (summed per payout token).
+    A restore-positions plan's batches carry their committed rows instead: nobody's balance is paid,
+    each row is re-created on the venue and read back there."""
     proposal, venue = rehearsal.proposal, rehearsal.venue
     content = document_content(proposal.canonical_bytes)
     calls = proposal_calls(content, recovery_executor=venue.recovery_executor)
@@ -210,6 +215,7 @@ def _script(rehearsal: Rehearsal) -> RehearsalScript:
     }
     batches: list[BatchToRun] = []
     claims: list[ClaimToRun] = []
+    position_batches: list[PositionBatchToRun] = []
     claims_total = 0
     payouts: dict[str, dict[str, int]] = defaultdict(dict)
     problems: list[str] = []
@@ -241,6 +247,9 @@ def _script(rehearsal: Rehearsal) -> RehearsalScript:
                     )
                 )
                 expected[account.lower()] = expected.get(account.lower(), 0) + int(amount)
+            continue
+        if content["plan"]["mode"] == PlanMode.RESTORE_POSITIONS:
+            position_batches += _position_batches(entry, row, plan_id=plan_id, problems=problems)
             continue
         stored = stored_batches(row)
         try:
@@ -279,7 +288,47 @@ def _script(rehearsal: Rehearsal) -> RehearsalScript:
         problems=problems,
         claims=claims,
         claims_total=claims_total,
+        position_batches=position_batches,
+        restores_positions=content["plan"]["mode"] == PlanMode.RESTORE_POSITIONS,
     )
+
+
+def _position_batches(
+    entry: dict[str, Any], row: PlanAsset, *, plan_id: int, problems: list[str]
+) -> list[PositionBatchToRun]:
+    """A restore-positions asset's stored batches with their rows and proofs, once they are checked to make
+    the document's commitment on the document's venue (a problem is recorded otherwise, and nothing runs)."""
+    venue = entry.get("venue") or ""
+    if not row.venue or venue.lower() != row.venue.lower():
+        problems.append(
+            f"{entry['asset']}: the stored plan restores on the venue {row.venue or 'none'}, not the document's "
+            f"{venue or 'none'}"
+        )
+        return []
+    try:
+        tree = commitment_for(row)
+    except InvalidInput as error:
+        problems.append(f"{entry['asset']}: {error.message}")
+        return []
+    stored = stored_position_batches(row)
+    if tree.root != entry["commitment_root"] or len(stored) != entry["batch_count"]:
+        problems.append(
+            f"{entry['asset']}: the {len(stored)} stored position batches make commitment root {tree.root}, not the "
+            f"document's {entry['commitment_root']} over {entry['batch_count']} batches"
+        )
+        return []
+    return [
+        PositionBatchToRun(
+            asset=entry["asset"],
+            payout_token=entry["payout_token"],
+            onchain_plan_id=plan_id,
+            index=batch.index,
+            venue=row.venue,
+            rows=batch.rows,
+            proof=tuple(tree.get_proof(position)),
+        )
+        for position, batch in enumerate(stored)
+    ]
 
 
 def _claim_sample(leaves: QuerySet[Allocation]) -> list[tuple[int, str, int, int]]:

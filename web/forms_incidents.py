@@ -163,7 +163,20 @@ class PlanForm(AccessibleForm):
         choices=PlanMode.choices,
         widget=forms.RadioSelect,
         initial=PlanMode.RESTITUTE,
-        help_text="Restitute pays each account its loss; restore gives back each balance at the rollback block.",
+        help_text="Restitute pays each account its loss; restore gives back each balance at the rollback block; "
+        "restore positions re-creates each affected margin account (collateral, debt, perpetual position) as it "
+        "was at the rollback block on a migrated market, the venue below.",
+    )
+    venue = forms.CharField(
+        label="Venue: the migrated margin market",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"class": "mono", "spellcheck": "false", "autocomplete": "off", "list": "deployed-contracts"}
+        ),
+        help_text="Restore positions only: the checksummed address of the migrated MarginMarket the positions are "
+        "re-created on. It must lend against the analysed market's asset and grant the RecoveryExecutor its "
+        "RESTORER_ROLE. Leave empty for the other modes.",
     )
     policy = forms.ChoiceField(
         choices=PlanPolicy.choices,
@@ -191,7 +204,10 @@ class PlanForm(AccessibleForm):
         help_text="Allocations below this many base units are not paid. An integer; 0 pays everything.",
     )
     delivery = forms.ChoiceField(
-        choices=[("", "Default (push with fallback for restitute, push for restore)"), *PlanDelivery.choices],
+        choices=[
+            ("", "Default (push with fallback for restitute, push for restore and restore positions)"),
+            *PlanDelivery.choices,
+        ],
         required=False,
         help_text="How payments reach recipients.",
     )
@@ -414,6 +430,8 @@ class PlanForm(AccessibleForm):
                 found[key] = data[key]
         if (data.get("recovery_executor") or "").strip():
             found["recovery_executor"] = data["recovery_executor"].strip()
+        if (data.get("venue") or "").strip():
+            found["venue"] = data["venue"].strip()
         return found
 
     def change_row_for(self, message: str) -> int | None:
