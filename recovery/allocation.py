@@ -27,6 +27,15 @@ Optionally a cap (Euler 2023 paid pro rata *capped at 1.005x*): with ``cap_numer
 ``cap_denominator`` each account's *entitlement* is ``claim * num // den`` and stands in for
 the claim everywhere — pro-rata weight, full payment and ceiling. Without a cap the
 entitlement is the claim.
+
+A second class (Euler's "remainder to a second class", pro rata only): ``second_class`` names
+accounts paid only from what the first class leaves. The first class (every other account not
+excluded) shares the budget pro rata to its entitlements; the part of the budget above the first
+class's entitlements is then shared pro rata among the second class, to their entitlements under
+the same cap; what both leave is the surplus. So the second class never takes a unit the first
+class could have had, nobody is paid above ``claim * num // den``, and still::
+
+    total_allocated + dust_total + surplus == budget
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ __all__ = [
     "InvalidCap",
     "InvalidDelta",
     "InvalidDustThreshold",
+    "InvalidSecondClass",
     "MixedAssets",
     "Mode",
     "NegativeBudget",
@@ -136,22 +146,31 @@ class InvalidCap(AllocationError):
     code = "allocation_invalid_cap"
 
 
+class InvalidSecondClass(AllocationError):
+    code = "allocation_invalid_second_class"
+
+
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """What one account is owed (``claim``), may be paid at most (``entitlement``), and gets."""
+    """What one account is owed (``claim``), may be paid at most (``entitlement``), and gets;
+    ``second_class`` when it was paid only from what the first class left."""
 
     account: str
     claim: int
     amount: int
     entitlement: int
+    second_class: bool = False
 
-    def as_json(self) -> dict[str, str]:
-        return {
+    def as_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {
             "account": self.account,
             "claim": str(self.claim),
             "entitlement": str(self.entitlement),
             "amount": str(self.amount),
         }
+        if self.second_class:
+            shown["second_class"] = True
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +189,8 @@ class AllocationResult:
     dust (an amount of 0 appears only when ``dust_threshold`` is 0). ``total_claims`` sums the
     non-excluded claims, ``total_entitlements`` their entitlements (equal without a cap).
     ``surplus`` is the part of the budget beyond the entitlements (0 without a budget).
+    ``second_class`` lists the second-class accounts with a positive claim, and
+    ``second_class_allocated`` what they were paid (dust excluded); both empty without one.
     """
 
     mode: str
@@ -185,6 +206,8 @@ class AllocationResult:
     dust_total: int
     surplus: int
     cap: tuple[int, int] | None
+    second_class: tuple[str, ...] = ()
+    second_class_allocated: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict; every amount is a decimal string (amounts exceed 2**53)."""
@@ -202,6 +225,8 @@ class AllocationResult:
             "dust_count": self.dust_count,
             "dust_total": str(self.dust_total),
             "surplus": str(self.surplus),
+            "second_class": list(self.second_class),
+            "second_class_allocated": str(self.second_class_allocated),
         }
 
 
@@ -244,13 +269,17 @@ def allocate(
     dust_threshold: int = 0,
     cap_numerator: int | None = None,
     cap_denominator: int | None = None,
+    second_class: Collection[str] = (),
 ) -> AllocationResult:
     """Allocate one asset among the accounts of ``deltas``; see the module docstring for the rules.
 
     Preconditions: the deltas are of one asset, each account once (case-insensitively), with
     uint256 ``before``/``after``; ``budget`` is a uint256 in the asset's base units, required
     for ``pro_rata`` and optional for ``full``; ``exclusions`` are addresses; the cap, when
-    given, is two positive ints. Raises an :class:`AllocationError` subclass otherwise.
+    given, is two positive ints; ``second_class`` are addresses, none excluded, and only with
+    ``pro_rata`` (a full policy pays everyone in full: there is no remainder to speak of).
+    Second-class addresses without a claim in ``deltas`` are ignored (a plan's class spans its
+    assets). Raises an :class:`AllocationError` subclass otherwise.
     """
     if mode not in MODES:
         raise UnknownMode(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -265,6 +294,7 @@ def allocate(
     excluded_keys = {
         checksum_account(account, label="excluded account", error=InvalidAccount).lower() for account in exclusions
     }
+    second_keys = _check_second_class(second_class, policy=policy, excluded_keys=excluded_keys)
 
     claims: dict[str, int] = {}
     excluded: list[Excluded] = []
@@ -289,19 +319,29 @@ def allocate(
     if any(entitlement > UINT256_MAX for entitlement in entitlements.values()):
         raise InvalidCap(f"a cap of {cap_numerator}/{cap_denominator} lifts an entitlement above uint256")
     total_entitlements = sum(entitlements.values())
+    seconds = {account for account in claims if account.lower() in second_keys}
     if policy == "full":
         if budget is not None and budget < total_entitlements:
             raise BudgetTooSmall(budget=budget, total_claims=total_entitlements)
         amounts = dict(entitlements)
+        surplus = 0 if budget is None else budget - total_entitlements
     else:
         assert budget is not None  # _check_budget refused a pro-rata allocation without one
-        amounts = allocate_pro_rata(entitlements, budget)
-    surplus = 0 if budget is None else max(0, budget - total_entitlements)
+        first = {account: amount for account, amount in entitlements.items() if account not in seconds}
+        amounts = allocate_pro_rata(first, budget)
+        # allocate_pro_rata pays min(budget, sum) in total: the rest is what the first class leaves.
+        left = budget - sum(amounts.values())
+        second = {account: entitlements[account] for account in seconds}
+        second_amounts = allocate_pro_rata(second, left)
+        amounts.update(second_amounts)
+        surplus = left - sum(second_amounts.values())
 
     paid: list[Allocation] = []
     dust: list[Allocation] = []
     for account in sorted(claims, key=str.lower):
-        allocation = Allocation(account, claims[account], amounts[account], entitlements[account])
+        allocation = Allocation(
+            account, claims[account], amounts[account], entitlements[account], second_class=account in seconds
+        )
         # A threshold of 0 keeps everything, zero amounts included, so no claim goes unreported.
         (dust if allocation.amount < dust_threshold else paid).append(allocation)
     return AllocationResult(
@@ -318,7 +358,27 @@ def allocate(
         dust_total=sum(allocation.amount for allocation in dust),
         surplus=surplus,
         cap=cap,
+        second_class=tuple(sorted(seconds, key=str.lower)),
+        second_class_allocated=sum(allocation.amount for allocation in paid if allocation.second_class),
     )
+
+
+def _check_second_class(second_class: object, *, policy: str, excluded_keys: set[str]) -> set[str]:
+    if isinstance(second_class, str) or not isinstance(second_class, Collection):
+        raise InvalidSecondClass("second_class must be a collection of addresses, not one string")
+    if not second_class:
+        return set()
+    if policy != "pro_rata":
+        raise InvalidSecondClass(
+            "a second class needs the pro_rata policy: under full every claim is paid, so there is no remainder"
+        )
+    keys = set()
+    for account in second_class:
+        checksummed = checksum_account(account, label="second-class account", error=InvalidSecondClass)
+        if checksummed.lower() in excluded_keys:
+            raise InvalidSecondClass(f"{checksummed} is both excluded and in the second class: choose one")
+        keys.add(checksummed.lower())
+    return keys
 
 
 def _check_budget(budget: object, *, policy: str) -> None:

@@ -247,6 +247,9 @@ class PlanOutput(serializers.Serializer):
     policy = serializers.CharField()
     status = serializers.CharField()
     exclusions = serializers.ListField(child=serializers.CharField())
+    second_class = serializers.ListField(child=serializers.CharField())
+    cap_numerator = serializers.CharField(allow_null=True)  # pro-rata cap, as a decimal string
+    cap_denominator = serializers.CharField(allow_null=True)
     dust_threshold = serializers.CharField()
     parameter_changes = serializers.JSONField()
     delivery = serializers.CharField()
@@ -286,6 +289,11 @@ class PlanCreateApi(APIView):
         auto_execute = serializers.BooleanField(required=False, default=False)
         # restore_positions only: the migrated margin market the positions are re-created on.
         venue = serializers.CharField(max_length=100, required=False, default=None, allow_null=True)
+        # pro_rata only: accounts paid only from what the first class leaves, and the cap on every
+        # payment, claim * cap_numerator // cap_denominator (Euler: 1005 / 1000).
+        second_class = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
+        cap_numerator = serializers.IntegerField(required=False, default=None, allow_null=True)
+        cap_denominator = serializers.IntegerField(required=False, default=None, allow_null=True)
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutput})
     def post(self, request: Request, analysis_id: int) -> Response:

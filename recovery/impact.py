@@ -40,6 +40,7 @@ from recovery.exceptions import (
     IncidentNotFound,
     InvalidInput,
 )
+from recovery.margin_impact import MarketImpact, read_margin_impact, store_margin_impact
 from recovery.models import (
     AccountImpact,
     AnalysisStatus,
@@ -402,10 +403,12 @@ def compute_impact(
             for token in results
         }
         positions = _read_positions(rpc, analysis, results)
+        margin = read_margin_impact(rpc, analysis)
         return _store_impact(
             analysis.pk,
             results,
             positions=positions,
+            margin=margin,
             price=price,
             decimals=decimals,
             cross_check=cross_check,
@@ -633,6 +636,7 @@ def _store_impact(
     results: dict[str, tuple[dict[str, int], dict[str, int]]],
     *,
     positions: dict[str, tuple[str, dict[str, int], dict[str, int]]],
+    margin: Mapping[str, MarketImpact] | None = None,
     price: tuple[int, int] | None,
     decimals: dict[str, int],
     cross_check: dict[str, int],
@@ -687,10 +691,12 @@ def _store_impact(
         # (Every snapshot is also checked by block hash before use, so this only saves churn.)
         if not row.unconfirmed:
             _store_snapshots(row, results)
+        margin_summary = store_margin_impact(analysis=row, impacts=margin or {})
         row.status = AnalysisStatus.COMPLETED
         row.summary = {
             "assets": summaries,
             "positions": position_summaries,
+            "margin": margin_summary,
             "decimals": decimals,
             "cross_checked_accounts": cross_check,
             "price": None if price is None else {"answer": str(price[0]), "decimals": price[1]},

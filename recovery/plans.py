@@ -41,6 +41,7 @@ from recovery.exceptions import (
     PlanVersionConflict,
 )
 from recovery.fields import UINT256_MAX
+from recovery.margin_impact import MARGIN_READER
 from recovery.merkle import StandardMerkleTree
 from recovery.models import (
     AccountImpact,
@@ -55,6 +56,7 @@ from recovery.models import (
     ImpactKind,
     Incident,
     IncidentStatus,
+    MarginAccountImpact,
     MigrationBatch,
     PlanAsset,
     PlanDelivery,
@@ -90,6 +92,8 @@ GAS_PER_EXISTING_RECIPIENT = 15_000
 # claim (its bitmap word and paid total written from zero). The estimate covers a fresh claimant;
 # tests/recovery/test_plan_delivery.py checks the claims of a real plan stay within it in total.
 GAS_PER_CLAIM = 115_000
+# A pro-rata cap's terms are stored as bigints; far more precision than any cap needs.
+MAX_CAP_TERM = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,9 @@ def build_plan(
     created_by: AbstractBaseUser | None = None,
     rpc_url: str | None = None,
     venue: str | None = None,
+    second_class: Sequence[str] = (),
+    cap_numerator: int | None = None,
+    cap_denominator: int | None = None,
 ) -> RecoveryPlan:
     """Allocate every tracked asset of a completed analysis and store the plan's next version.
 
@@ -185,6 +192,17 @@ def build_plan(
 
     Mode ``restore_positions`` re-creates the analysed margin market's positions on ``venue``, a
     migrated market (:mod:`recovery.positions_plan`); ``venue`` applies to that mode only.
+
+    Pro rata only: ``cap_numerator``/``cap_denominator`` cap each payment at ``claim * num // den``
+    (Euler paid 1005/1000), and ``second_class`` names affected accounts paid only from what the
+    first class (everyone else not excluded) leaves under the cap (:mod:`recovery.allocation`).
+    A second-class account must have a claim in the plan and must not be excluded.
+
+    A margin market of the analysis (position reader ``margin_market``) is claimed by each
+    account's lost net value (``MarginAccountImpact``: what it was worth at the rollback block,
+    never below nothing, less what it is worth at the reference block), in the market's credit
+    units (USD, 6 decimals); its credit token is the payout token unless ``payout_tokens`` names
+    another of the same decimals.
     """
     try:
         analysis = ImpactAnalysis.objects.select_related("incident").get(pk=analysis_id)
@@ -207,6 +225,9 @@ def build_plan(
         )
     if venue and mode != PlanMode.RESTORE_POSITIONS:
         raise InvalidInput("venue applies to restore_positions plans only", field="venue")
+    second, cap = _class_terms(
+        mode=mode, policy=policy, second_class=second_class, cap=(cap_numerator, cap_denominator)
+    )
     delivery, deadline = _delivery_terms(mode=mode, delivery=delivery, claim_deadline=claim_deadline, days=claim_days)
     if not isinstance(auto_execute, bool):
         raise InvalidInput("auto_execute must be true or false", field="auto_execute")
@@ -259,6 +280,13 @@ def build_plan(
             )
     default_excluded = [account for account in defaults if account not in included]
     all_excluded = list(dict.fromkeys([*excluded, *exploiters, *default_excluded]))
+    both = [account for account in second if account in all_excluded]
+    if both:
+        raise InvalidInput(
+            f"second_class names {both[0]}, which the plan excludes: an account is either excluded or in the "
+            "second class",
+            field="second_class",
+        )
     reasons = {
         **{account: defaults[account].reason for account in default_excluded},
         **dict.fromkeys(excluded, "excluded by the plan"),
@@ -275,10 +303,13 @@ def build_plan(
     )
 
     built = []
+    claimants: set[str] = set()
     for entry in assets:
         if entry.asset in explicit:
             # An explicit claim reads as "held `amount` at the rollback block, nothing now".
             deltas = [AccountDelta(account, entry.asset, amount, 0) for account, amount in explicit[entry.asset]]
+        elif analysis.position_readers.get(entry.asset) == MARGIN_READER and mode == PlanMode.RESTITUTE:
+            deltas = _margin_deltas(analysis, entry.asset)
         else:
             deltas = [
                 AccountDelta(row.account, row.asset, row.before, row.after)
@@ -295,9 +326,13 @@ def build_plan(
                 budget=entry.budget,
                 exclusions=all_excluded,
                 dust_threshold=dust,
+                cap_numerator=None if cap is None else cap[0],
+                cap_denominator=None if cap is None else cap[1],
+                second_class=second,
             )
         except AllocationError as error:
             raise InvalidInput(f"{entry.asset}: {error}", field="budgets", asset=entry.asset) from None
+        claimants.update(a.account for a in (*result.allocations, *result.dust) if a.claim > 0)
         _check_sums(entry.asset, result, from_claims_list=entry.asset in explicit)
         paid = [(a.account, a.amount) for a in result.allocations if a.amount > 0]
         tree = (
@@ -323,6 +358,13 @@ def build_plan(
             raise InvalidInput(str(error), field="gas_ceiling") from None
         built.append((entry, result, paid, tree, batches, holders, paid_earlier))
     _refuse_double_payment(built, included=included)
+    unaffected = [account for account in second if account not in claimants]
+    if unaffected:
+        raise InvalidInput(
+            f"second_class names {unaffected[0]}, which has no claim in this plan: only affected accounts "
+            "can be put in the second class",
+            field="second_class",
+        )
 
     return _store_plan(
         analysis=analysis,
@@ -349,6 +391,8 @@ def build_plan(
         auto_execute=auto_execute,
         expected_version=(earlier[-1][1] if earlier else 0) + 1,
         created_by=created_by,
+        second_class=second,
+        cap=cap,
     )
 
 
@@ -370,6 +414,8 @@ def _store_plan(
     auto_execute: bool,
     expected_version: int,
     created_by: AbstractBaseUser | None,
+    second_class: Sequence[str] = (),
+    cap: tuple[int, int] | None = None,
 ) -> RecoveryPlan:
     """Write the plan, its assets, allocations and batches in one transaction, as the next version.
 
@@ -400,6 +446,9 @@ def _store_plan(
                     mode=mode,
                     policy=policy,
                     exclusions=all_excluded,
+                    second_class=list(second_class),
+                    cap_numerator=None if cap is None else cap[0],
+                    cap_denominator=None if cap is None else cap[1],
                     dust_threshold=dust,
                     parameter_changes=calls,
                     gas_ceiling=gas_ceiling,
@@ -511,6 +560,8 @@ def _store_plan(
                 "dust_count": result.dust_count,
                 "dust_total": str(result.dust_total),
                 "surplus": str(result.surplus),
+                "second_class_recipients": sum(1 for a in result.allocations if a.second_class and a.amount > 0),
+                "second_class_allocated": str(result.second_class_allocated),
                 "batches": 0 if pull else len(batches),
                 "allocation_root": plan_asset.allocation_root,
                 "commitment_root": plan_asset.commitment_root,
@@ -531,6 +582,8 @@ def _store_plan(
             "claim_deadline": claim_deadline,
             "recovery_executor": recovery_executor,
             "auto_execute": auto_execute,
+            "second_class": list(second_class),
+            "cap": None if cap is None else {"numerator": str(cap[0]), "denominator": str(cap[1])},
         }
         plan.save(update_fields=["summary"])
         Incident.objects.filter(
@@ -752,6 +805,62 @@ def _paid_by_earlier_versions(
     except ChainError as error:
         raise ChainUnavailable(redact(f"cannot read what earlier plan versions paid: {error}", secrets=[url])) from None
     return paid
+
+
+def _class_terms(
+    *, mode: str, policy: str, second_class: Any, cap: tuple[Any, Any]
+) -> tuple[list[str], tuple[int, int] | None]:
+    """The plan's second class (addresses, EIP-55) and pro-rata cap, checked against its mode and policy.
+
+    Both shape a pro-rata sharing of a budget: a full plan pays every claim, and a
+    restore-positions plan re-creates positions, so neither has a remainder or a share to cap.
+    """
+    if isinstance(second_class, str) or not isinstance(second_class, Sequence):
+        raise InvalidInput("second_class is a list of addresses", field="second_class")
+    second = parse_addresses(list(second_class), field="second_class")
+    numerator, denominator = cap
+    given = numerator is not None or denominator is not None
+    for name, terms in (("second_class", bool(second)), ("cap_numerator", given)):
+        if not terms:
+            continue
+        if mode == PlanMode.RESTORE_POSITIONS:
+            raise InvalidInput(
+                f"{name} applies to payments; a restore_positions plan re-creates positions, it shares no budget",
+                field=name,
+            )
+        if policy != PlanPolicy.PRO_RATA:
+            raise InvalidInput(
+                f"{name} needs the pro_rata policy: a {policy} plan pays every claim, there is nothing to share",
+                field=name,
+            )
+    if len(set(second)) != len(second):
+        raise InvalidInput("second_class names an account twice", field="second_class")
+    if not given:
+        return second, None
+    for name, number in (("cap_numerator", numerator), ("cap_denominator", denominator)):
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_CAP_TERM:
+            raise InvalidInput(
+                f"{name} must be a whole number from 1 to {MAX_CAP_TERM} (give both: Euler's cap is 1005 / 1000)",
+                field=name,
+            )
+    if numerator < denominator:
+        raise InvalidInput(
+            f"a cap of {numerator}/{denominator} is below 1: it would pay less than the claims even with the budget "
+            "to cover them (lower the budget instead)",
+            field="cap_numerator",
+        )
+    return second, (numerator, denominator)
+
+
+def _margin_deltas(analysis: ImpactAnalysis, market: str) -> list[AccountDelta]:
+    """Each margin account's net value at the rollback and reference blocks, never below nothing, as
+    a delta of the market's credit units: restitute mode then claims the lost net value."""
+    return [
+        AccountDelta(account, market, max(0, before), max(0, after))
+        for account, before, after in MarginAccountImpact.objects.filter(analysis=analysis, market=market)
+        .order_by("account")
+        .values_list("account", "net_value_before", "net_value_after")
+    ]
 
 
 def _asset_budgets(

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from chain.artifacts import UnknownArtifact, artifact_names, load_artifact
 from proposals.models import ProposalDocument
@@ -19,6 +19,7 @@ from recovery.models import (
     DeployedContract,
     ImpactAnalysis,
     Incident,
+    MarginAccountImpact,
     PlanAsset,
     RecoveryPlan,
 )
@@ -26,6 +27,8 @@ from recovery.parameters import ParameterError, function_signatures
 from recovery.selectors import get_current_deployment
 
 INCIDENTS_PER_PAGE = 25
+# The analysis page lists a margin market's affected accounts up to this many, largest loss first.
+MARGIN_ACCOUNTS_SHOWN = 200
 ACTIVE_ANALYSIS = (AnalysisStatus.PENDING, AnalysisStatus.RUNNING)
 
 
@@ -188,3 +191,36 @@ def find_artifact_function(choice: str) -> AbiFunction | None:
     except UnknownArtifact:
         return None
     return next((f for f in functions if f.signature == signature), None)
+
+
+@dataclass(frozen=True, slots=True)
+class MarginMarketView:
+    """One margin market of an analysis for its page: the summary section and the affected accounts
+    (a loss of net value, or liquidated), largest loss first, at most ``MARGIN_ACCOUNTS_SHOWN``."""
+
+    market: str
+    section: dict[str, Any]
+    accounts: list[MarginAccountImpact]
+    affected: int
+
+
+def analysis_margin_markets(analysis: ImpactAnalysis) -> list[MarginMarketView]:
+    """The margin markets of a completed analysis (its summary's ``margin`` section), in market order."""
+    sections = (analysis.summary or {}).get("margin") or {}
+    views = []
+    for market, section in sorted(sections.items()):
+        rows = MarginAccountImpact.objects.filter(analysis=analysis, market=market).filter(_affected())
+        views.append(
+            MarginMarketView(
+                market=market,
+                section=section,
+                accounts=list(rows.order_by("-lost_net_value", "account")[:MARGIN_ACCOUNTS_SHOWN]),
+                affected=rows.count(),
+            )
+        )
+    return views
+
+
+def _affected() -> Q:
+    """An affected margin account: it lost net value, or it was liquidated."""
+    return Q(lost_net_value__gt=0) | Q(liquidated=True)

@@ -36,6 +36,11 @@ def _not_found(request: HttpRequest, message: str) -> HttpResponse:
     return access.not_found(request, message, nav=NAV)
 
 
+# A margin market's values are USD with 6 decimals, its prices the feed's 8 (chain.margin).
+MARGIN_USD_DECIMALS = 6
+MARGIN_PRICE_DECIMALS = 8
+
+
 def _units(amount: int | str | None, decimals: int | None) -> str:
     """``amount`` base units with, when the decimals are known, the token amount beside it."""
     if amount is None:
@@ -207,11 +212,60 @@ def _analysis_context(analysis: ImpactAnalysis) -> dict[str, Any]:
         "active": row["active"],
         "assets": assets,
         "positions": positions,
+        "margin": _margin_context(analysis) if analysis.status == AnalysisStatus.COMPLETED else [],
         "warnings": summary.get("warnings", []),
         "price": summary.get("price"),
         "finished": analysis.status == AnalysisStatus.COMPLETED,
         "nav": NAV,
     }
+
+
+def _usd(amount: int | str | None) -> str:
+    """A margin market's USD amount (6 decimals, signed), with its exact base units."""
+    if amount is None:
+        return "—"
+    return f"{format_units(int(amount), MARGIN_USD_DECIMALS)} USD ({int(amount):,})"
+
+
+def _margin_context(analysis: ImpactAnalysis) -> list[dict[str, Any]]:
+    """Each margin market's counts, affected accounts and liquidations, formatted for the page."""
+    markets = []
+    for view in selectors.analysis_margin_markets(analysis):
+        section = view.section
+
+        def liquidation(entry: dict[str, Any]) -> dict[str, Any]:
+            return {
+                **entry,
+                "price_text": format_units(int(entry["price"]), MARGIN_PRICE_DECIMALS),
+                "penalty_text": _usd(entry["penalty"]),
+                "lost_collateral_text": _units(entry["lost_collateral"], None),
+            }
+
+        markets.append(
+            {
+                "market": view.market,
+                "section": section,
+                "price_before": format_units(int(section["price_before"]), MARGIN_PRICE_DECIMALS),
+                "price_after": format_units(int(section["price_after"]), MARGIN_PRICE_DECIMALS),
+                "total_lost": _usd(section["total_lost_net_value"]),
+                "unfair_penalty_total": _usd(section["unfair_penalty_total"]),
+                "affected": view.affected,
+                "accounts": [
+                    {
+                        "account": row.account,
+                        "before": _usd(row.net_value_before),
+                        "after": _usd(row.net_value_after),
+                        "lost": _usd(row.lost_net_value),
+                        "liquidated": row.liquidated,
+                    }
+                    for row in view.accounts
+                ],
+                "shown": len(view.accounts),
+                "unfair": [liquidation(entry) for entry in section["unfair_liquidations"]],
+                "fair": [liquidation(entry) for entry in section["fair_liquidations"]],
+            }
+        )
+    return markets
 
 
 @committee_required

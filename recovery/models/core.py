@@ -245,6 +245,13 @@ class RecoveryPlan(models.Model):
     mode = models.CharField(max_length=32, choices=PlanMode.choices)
     policy = models.CharField(max_length=16, choices=PlanPolicy.choices)
     exclusions = models.JSONField(default=list)
+    second_class = models.JSONField(
+        default=list, help_text="Pro rata only: accounts paid only from what the first class leaves (EIP-55)"
+    )
+    cap_numerator = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Pro-rata cap: nobody is paid above claim * numerator // denominator"
+    )
+    cap_denominator = models.PositiveBigIntegerField(null=True, blank=True)
     dust_threshold = Uint256Field(default=0)
     parameter_changes = models.JSONField(
         default=list, help_text="Encoded calls: target, value, calldata, signature, args"

@@ -29,6 +29,7 @@ class MarginAccountImpact(models.Model):
     net_value_after = Int256Field(help_text="netValue at the reference block, USD 6 dec (0 when liquidated)")
     lost_net_value = Int256Field(help_text="net_value_before - net_value_after, USD 6 dec")
     health_factor_before = Uint256Field(help_text="healthFactor at the rollback block, 1e18 scale")
+    health_factor_after = Uint256Field(default=0, help_text="healthFactor at the reference block, 1e18 scale")
     pnl_before = Int256Field(help_text="Unrealised PnL minus funding owed at the rollback block, USD 6 dec")
     collateral_before = Uint256Field(help_text="Asset base units")
     debt_before = Uint256Field(help_text="Credit base units (USD 6 dec)")
