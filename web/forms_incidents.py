@@ -190,6 +190,26 @@ class PlanForm(AccessibleForm):
         "your note and is not stored: the plan records them as excluded by the plan. The incident's exploiters "
         "are always excluded.",
     )
+    second_class = LinesField(
+        label="Second class",
+        help_text="Pro rata only: accounts paid only from what the others leave under the cap, one checksummed "
+        "address per line (text after the address is your note). Each must have a claim and not be excluded.",
+    )
+    cap_numerator = forms.IntegerField(
+        label="Cap numerator",
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="With the denominator: nobody is paid more than claim * numerator / denominator (Euler paid "
+        "1005/1000). Leave both empty for no cap.",
+    )
+    cap_denominator = forms.IntegerField(
+        label="Cap denominator",
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The cap's denominator; the cap may not be below 1 (numerator ≥ denominator).",
+    )
     include_contracts = forms.MultipleChoiceField(
         label="Pay these default-excluded contracts anyway",
         required=False,
@@ -432,6 +452,11 @@ class PlanForm(AccessibleForm):
             found["recovery_executor"] = data["recovery_executor"].strip()
         if (data.get("venue") or "").strip():
             found["venue"] = data["venue"].strip()
+        if data["second_class"]:
+            found["second_class"] = [line.split()[0] for line in data["second_class"]]
+        for key in ("cap_numerator", "cap_denominator"):
+            if data.get(key) is not None:
+                found[key] = data[key]
         return found
 
     def change_row_for(self, message: str) -> int | None:

@@ -197,3 +197,48 @@ def test_a_plan_pays_the_unfairly_liquidated_their_capped_lost_net_value(anvil, 
         second[0]: lost[second[0]] // 2,
     }
     assert sum(paid.values()) == budget == int(plan_asset.total_allocated)
+
+
+def test_the_plan_editor_takes_the_second_class_and_the_cap(margin_analysis, settings):
+    """The committee's editor builds the same capped, two-class plan; a bad second class comes back
+    on its field with nothing stored."""
+    import html
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+
+    user = UserFactory(committee=True)
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    url = reverse("committee-plan-new", args=[margin_analysis.pk])
+    editor = html.unescape(client.get(url).content.decode())
+    assert "Second class" in editor and "Cap numerator" in editor
+    data = {
+        "mode": "restitute",
+        "policy": "pro_rata",
+        "dust_threshold": "0",
+        "gas_ceiling": "10000000",
+        "change_count": "0",
+        "delivery": "push",
+        "recovery_executor": EXECUTOR,
+        "budget_0": "5400000000",
+        "cap_numerator": "1005",
+        "cap_denominator": "1000",
+    }
+    refused = client.post(url, {**data, "second_class": f"{EXPLOITER} the exploiter"})
+    assert refused.status_code == 400
+    page = html.unescape(refused.content.decode())
+    assert 'id="id_second_class_error"' in page and EXPLOITER in page
+    assert not RecoveryPlan.objects.exists()
+
+    built = client.post(url, {**data, "second_class": f"{ACCOUNTS[5]}  paid last\n"})
+    assert built.status_code == 302, html.unescape(built.content.decode())
+    plan = RecoveryPlan.objects.get()
+    assert (plan.second_class, plan.cap_numerator, plan.cap_denominator) == ([ACCOUNTS[5]], 1005, 1000)
+    paid = {a.account: int(a.amount) for a in PlanAsset.objects.get(plan=plan).allocations.all()}
+    assert paid[ACCOUNTS[5]] == 375_000_000 and sum(paid.values()) == 5_400_000_000
+    detail = html.unescape(client.get(built["Location"]).content.decode())
+    assert "each payment at most claim * 1005 / 1000, rounded down" in detail
+    assert ACCOUNTS[5] in detail and "375000000 base units to 1 recipient" in detail
