@@ -144,6 +144,8 @@ class PlanFacts:
     claim_deadline: int | None = None  # pull: unix timestamp
     recovery_executor: str = ""  # EIP-55: the contract the batch leaves are bound to
     auto_execute: bool = False
+    cap: tuple[int, int] | None = None  # pro rata: each payment at most claim * numerator // denominator
+    second_class: Sequence[str] = ()  # pro rata: paid only from what the others leave
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,9 @@ def build_document(*, incident: IncidentFacts, analysis: AnalysisFacts, plan: Pl
             ],
             "contracts_excluded_by_default": list(contracts.get("excluded_by_default", [])),
             "contracts_included": list(contracts.get("included", [])),
+            # Only when set, so a plan without them keeps the document (and content hash) it always had.
+            **({"cap": {"numerator": str(plan.cap[0]), "denominator": str(plan.cap[1])}} if plan.cap else {}),
+            **({"second_class": list(plan.second_class)} if plan.second_class else {}),
         },
         "parameter_changes": [
             {
@@ -436,6 +441,19 @@ def render_markdown(
         f"dust threshold {plan['dust_threshold']} base units, gas ceiling {plan['gas_ceiling']} a batch.",
         "",
     ]
+    if plan.get("cap"):
+        cap = plan["cap"]
+        out += [
+            f"Each payment is capped at its claim * {cap['numerator']} / {cap['denominator']}, rounded down.",
+            "",
+        ]
+    if plan.get("second_class"):
+        out += [
+            "Second class, paid pro rata only from what the other claimants leave under the cap: "
+            + ", ".join(plan["second_class"])
+            + ".",
+            "",
+        ]
     for entry in document["assets"]:
         dec = entry["decimals"]
         budget = "full claims" if entry["budget"] is None else _amount(entry["budget"], dec)

@@ -73,6 +73,8 @@ def plan_facts(*, plan: RecoveryPlan) -> tuple[IncidentFacts, AnalysisFacts, Pla
             claim_deadline=plan.claim_deadline,
             recovery_executor=plan.recovery_executor,
             auto_execute=plan.auto_execute,
+            cap=(plan.cap_numerator, plan.cap_denominator) if plan.cap_numerator else None,
+            second_class=list(plan.second_class or ()),
             assets=tuple(
                 AssetFacts(
                     asset=row.asset,

@@ -242,3 +242,16 @@ def test_the_plan_editor_takes_the_second_class_and_the_cap(margin_analysis, set
     detail = html.unescape(client.get(built["Location"]).content.decode())
     assert "each payment at most claim * 1005 / 1000, rounded down" in detail
     assert ACCOUNTS[5] in detail and "375000000 base units to 1 recipient" in detail
+
+    # Voters read the cap and the second class in the frozen document, and its hashed JSON has them.
+    import json
+
+    from proposals.services import freeze_proposal
+
+    document, _ = freeze_proposal(plan_id=plan.pk, frozen_by=user)
+    assert "capped at its claim * 1005 / 1000, rounded down" in document.body
+    assert f"Second class, paid pro rata only from what the other claimants leave under the cap: {ACCOUNTS[5]}." in (
+        document.body
+    )
+    frozen = json.loads(bytes(document.canonical_json))["plan"]
+    assert (frozen["cap"], frozen["second_class"]) == ({"numerator": "1005", "denominator": "1000"}, [ACCOUNTS[5]])
