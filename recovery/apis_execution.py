@@ -27,6 +27,10 @@ class RunOutput(serializers.Serializer):
     id = serializers.IntegerField()
     plan = serializers.IntegerField(source="plan_asset.plan_id")
     asset = serializers.CharField(source="plan_asset.asset")
+    # restitute / restore pay accounts; restore_positions re-creates margin accounts on ``venue``
+    # (its progress counts restored positions as accounts and the asset the venue pulled as paid).
+    mode = serializers.CharField(source="plan_asset.plan.mode")
+    venue = serializers.CharField(source="plan_asset.venue")
     chain_id = serializers.IntegerField()
     recovery_executor = serializers.CharField()
     onchain_plan_id = serializers.CharField()

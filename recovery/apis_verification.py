@@ -2,7 +2,10 @@
 
 Reads, open to everyone like every other read of a plan (``recovery.permissions.ReadOnly``,
 the default): the report holds nothing the chain and the plan's public pages do not. Each
-request reads the chain afresh at its head (``recovery.verification.verify_plan``).
+request reads the chain afresh at its head (``recovery.verification.verify_plan``). A
+restore-positions plan's asset carries ``venue`` and ``positions`` instead: each committed row
+read back from the migrated market, ``ok``, ``mismatch`` (with the fields that differ) or
+``not_restored``.
 """
 
 from typing import Any

@@ -21,7 +21,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import wraps
@@ -44,7 +44,7 @@ from chain import sender as chain_sender
 from chain.artifacts import bind
 from chain.errors import Reverted, RpcUnavailable
 from chain.logs import scan_raw_logs
-from chain.margin import encode_restore
+from chain.margin import ACCOUNT_UPDATED, REASONS, encode_restore
 from chain.redaction import redact
 from chain.rpc import connect, rpc_unavailable
 from chain.transact import reverts_as_chain_errors
@@ -87,6 +87,7 @@ log = logging.getLogger(__name__)
 
 BATCH_EXECUTED_TOPIC = "0x" + Web3.keccak(text="BatchExecuted(uint256,uint256,uint256,uint256)").hex()
 CREDITED_TOPIC = "0x" + Web3.keccak(text="Credited(uint256,address,address,uint256)").hex()
+RESTORED = REASONS.index("restored")  # AccountUpdated's reason for an account restorePositions re-created
 PULL = 2
 ACTIVE_STATES = (BatchSendState.SIGNED, BatchSendState.SENT)
 T = TypeVar("T")
@@ -490,15 +491,14 @@ def check_venue_allows(w3: Web3, run: ExecutionRun) -> None:
             f"its admin must call grantRole(RESTORER_ROLE, {executor}) before any position can be restored",
             venue=venue,
         )
-    to_run = [
-        row
-        for row in MigrationBatch.objects.filter(plan_asset=plan_asset).order_by("index")
-        if not is_batch_executed(w3, run, row.index)
-    ]
+    rows = list(MigrationBatch.objects.filter(plan_asset=plan_asset).order_by("index"))
+    contract = _executor_contract(w3, run)
+    ran = _batched_calls(w3, [contract.functions.isBatchExecuted(int(run.onchain_plan_id), row.index) for row in rows])
+    to_run = [row for row, done in zip(rows, ran, strict=True) if not done]
     needed = sum(int(row.total) for row in to_run)
     token = bind(w3, "DemoAsset", to_checksum_address(plan_asset.payout_token))
     held = int(_read(w3, token.functions.balanceOf(executor).call))
-    owed = int(_read(w3, _executor_contract(w3, run).functions.reserved(token.address).call))
+    owed = int(_read(w3, contract.functions.reserved(token.address).call))
     free = max(held - owed, 0)
     if free < needed:
         raise VenueRefusesRestore(
@@ -507,17 +507,41 @@ def check_venue_allows(w3: Web3, run: ExecutionRun) -> None:
             needed=str(needed),
             free=str(free),
         )
-    for row in to_run:
-        for raw in row.positions or ():
-            account = to_checksum_address(raw["account"])
-            if any(int(word) != 0 for word in _read(w3, market.functions.accountOf(account).call)):
-                raise VenueRefusesRestore(
-                    f"account {account} (batch {row.index}) is not empty on the migrated market {venue}: "
-                    "restorePositions would revert AccountNotEmpty; close or settle it there, or exclude it "
-                    "in a new plan version",
-                    account=account,
-                    index=row.index,
-                )
+    accounts = [(row.index, to_checksum_address(raw["account"])) for row in to_run for raw in row.positions or ()]
+    entries = _batched_calls(w3, [market.functions.accountOf(account) for _, account in accounts])
+    for (index, account), entry in zip(accounts, entries, strict=True):
+        if any(int(word) != 0 for word in entry):
+            raise VenueRefusesRestore(
+                f"account {account} (batch {index}) is not empty on the migrated market {venue}: "
+                "restorePositions would revert AccountNotEmpty; close or settle it there, or exclude it "
+                "in a new plan version",
+                account=account,
+                index=index,
+            )
+
+
+# View calls per JSON-RPC batch when a run's whole plan is checked (every batch, every account).
+CALLS_PER_RPC_BATCH = 500
+
+
+def _batched_calls(w3: Web3, calls: Sequence[Any]) -> list[Any]:
+    """The decoded results of contract view ``calls``, sent as JSON-RPC batches of ``CALLS_PER_RPC_BATCH``.
+
+    A plan of ten thousand accounts is checked in twenty round trips, not ten thousand (the check
+    runs at every start and at every reconciliation pass of a paused restore).
+    """
+    results: list[Any] = []
+    for start in range(0, len(calls), CALLS_PER_RPC_BATCH):
+        chunk = calls[start : start + CALLS_PER_RPC_BATCH]
+
+        def run(chunk: Sequence[Any] = chunk) -> list[Any]:
+            with w3.batch_requests() as batch:
+                for call in chunk:
+                    batch.add(call)
+                return list(batch.execute())
+
+        results.extend(_read(w3, run))
+    return results
 
 
 def _domain(run: ExecutionRun) -> CommitmentDomain:
@@ -926,7 +950,8 @@ def _refused_by_contract(batch_send: BatchSend, error: Reverted, *, w3: Web3) ->
             run,
             f"batch {batch_send.index} restores account {account}, which is not empty on the migrated market "
             f"{run.plan_asset.venue}: restorePositions reverts AccountNotEmpty. Close or settle that account there "
-            "and resume, or exclude it in a new plan version",
+            "(execution resumes by itself once the venue would take every batch left), or cancel and exclude it "
+            "in a new plan version",
             account=str(account),
             index=batch_send.index,
         )
@@ -934,7 +959,8 @@ def _refused_by_contract(batch_send: BatchSend, error: Reverted, *, w3: Web3) ->
         pause_for_system(
             run,
             f"the migrated market {run.plan_asset.venue} refuses the RecoveryExecutor {run.recovery_executor}: "
-            "it lacks RESTORER_ROLE there (or EXECUTOR_ROLE on the executor); grant it and resume",
+            "it lacks RESTORER_ROLE there (or EXECUTOR_ROLE on the executor); grant it: execution resumes by itself "
+            "once it is granted",
         )
     elif error.error == "ReservedFunds":
         token, available = error.args_
@@ -1155,7 +1181,11 @@ def record_credits(run: ExecutionRun, index: int, receipt: TxReceipt) -> list[Ex
     With the claimable fallback a recipient the token refuses (a blocklist, a transfer that
     returns false) is credited on the RecoveryExecutor instead of paid, and the batch still
     lands: the feed names the account, so someone can tell it to claim (``claimCredit``).
+    A restore-positions batch credits no one: its receipt's restored accounts are recorded
+    instead (``record_restored``).
     """
+    if restores_positions(run):
+        return record_restored(run, index, receipt)
     plan_topic = "0x" + uint_word(int(run.onchain_plan_id))
     events = []
     for entry in receipt["logs"]:
@@ -1180,6 +1210,62 @@ def record_credits(run: ExecutionRun, index: int, receipt: TxReceipt) -> list[Ex
                 token=token,
                 amount=str(amount),
                 tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            )
+        )
+    return events
+
+
+def record_restored(run: ExecutionRun, index: int, receipt: TxReceipt) -> list[ExecutionEvent]:
+    """A ``restored`` event naming the accounts a restore-positions batch's receipt re-created on the venue.
+
+    The accounts are read from the venue's ``AccountUpdated`` logs with reason *restored* in the
+    receipt, not copied from the batch: the feed says what the market did. Any account the
+    committed rows hold that the receipt does not restore, or the reverse, is a
+    ``restore_mismatch`` event (the contract and the commitment make it impossible; the feed
+    would show it if the venue were not the market the plan names).
+    """
+    venue = to_checksum_address(run.plan_asset.venue)
+    restored = []
+    for entry in receipt["logs"]:
+        topics = ["0x" + bytes(topic).hex() for topic in entry["topics"]]
+        data = bytes(entry["data"])
+        if (
+            len(topics) == 2
+            and topics[0] == ACCOUNT_UPDATED
+            and to_checksum_address(entry["address"]) == venue
+            and len(data) == 7 * 32
+            and int.from_bytes(data[-32:], "big") == RESTORED
+        ):
+            restored.append(to_checksum_address(topics[1][-40:]))
+    row = MigrationBatch.objects.get(plan_asset=run.plan_asset, index=index)
+    committed = [to_checksum_address(raw["account"]) for raw in row.positions or ()]
+    tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    events = [
+        record_event(
+            run,
+            "restored",
+            f"batch {index}: {len(restored)} position{'s' if len(restored) != 1 else ''} restored on {venue} "
+            f"(collateral plus margin {row.total} pulled from the RecoveryExecutor)",
+            index=index,
+            accounts=restored,
+            venue=venue,
+            total=str(row.total),
+            tx_hash=tx_hash,
+        )
+    ]
+    if restored != committed:
+        missing = [a for a in committed if a not in restored]
+        extra = [a for a in restored if a not in committed]
+        events.append(
+            record_event(
+                run,
+                "restore_mismatch",
+                f"batch {index}: the receipt's restored accounts differ from the committed rows: "
+                f"{len(missing)} not restored, {len(extra)} restored beyond them; verify the plan",
+                index=index,
+                missing=missing,
+                extra=extra,
+                tx_hash=tx_hash,
             )
         )
     return events
@@ -1224,7 +1310,9 @@ __all__ = [
     "pause_execution",
     "record_credits",
     "record_receipt",
+    "record_restored",
     "release_lease",
+    "restores_positions",
     "resume_execution",
     "send_batch",
     "start_execution",

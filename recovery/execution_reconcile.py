@@ -12,7 +12,8 @@ Each pass, in this order:
    (below the row's next nonce, at or above the chain's count) is filled with a 0-value self-send,
    so later transactions of the key are not stuck behind it;
 4. runs whose plan a later version superseded on chain are cancelled (their pending batches stay
-   unsent); runs paused by the system (gas funds low, the contract paused) resume once the cause is gone;
+   unsent); runs paused by the system (gas funds low, the contract paused, a restore-positions
+   venue refusing) resume once the cause is gone;
 5. pending batches of running runs whose message was lost are enqueued again;
 6. runs whose batches are all confirmed past ``CONFIRMATION_DEPTH`` complete.
 
@@ -299,8 +300,17 @@ def _stop_superseded_runs(w3: Web3, report: ReconcileReport) -> None:
 def _payable_now(w3: Web3, run: ExecutionRun, contract: Any) -> bool:
     """Whether the executor's free balance (held beyond what it owes others) pays the smallest pending batch.
 
-    Restore plans mint and pay from no balance; restitute plans wait for the recovered funds.
+    Restore plans mint and pay from no balance; restitute plans wait for the recovered funds. A
+    restore-positions run resumes once the venue would take every batch left
+    (``execution.check_venue_allows``: its RESTORER_ROLE granted, the asset there, every account
+    to restore empty): a run paused for any of those must not resume, fail and pause again each pass.
     """
+    if execution.restores_positions(run):
+        try:
+            execution.check_venue_allows(w3, run)
+        except execution.VenueRefusesRestore:
+            return False
+        return True
     if run.plan_asset.plan.mode != "restitute":
         return True
     totals = [

@@ -21,6 +21,15 @@ allocation counts as paid: the plan paid it, the tokens wait on the executor for
 
 The reads go out as JSON-RPC batches (``chain.payouts``, ``chain.balances.read_balances``),
 the balance reads on a few threads, so ten thousand accounts take seconds.
+
+A restore-positions plan pays no one: it re-creates margin accounts on a migrated market (the
+plan asset's ``venue``). Its check is a read-back (``_verify_positions``): every committed row
+against ``accountOf(account)`` on the venue at the pinned block (collateral, debt, size, entry
+price, margin) and the funding it owed carried over (the venue's ``fundingIndex`` at the block
+that restored it minus the account's ``entryFunding`` equals the row's ``funding_debt``). Each
+account is ``ok``, ``mismatch`` (with the fields that differ) or ``not_restored`` (its batch has
+not run); the batches come from the executor's ``BatchExecuted`` logs, whose account count and
+asset total must be the batch's.
 """
 
 import time
@@ -38,7 +47,8 @@ from eth_utils import keccak, to_checksum_address
 
 from chain.balances import read_balances
 from chain.errors import ChainError
-from chain.logs import RawRpc
+from chain.logs import RawRpc, scan_raw_logs
+from chain.margin import MarginAccount, RestoreRow, signed_word
 from chain.payouts import (
     CLAIMED,
     CREDITED,
@@ -54,19 +64,28 @@ from chain.payouts import (
 from chain.redaction import redact, redact_url
 from config.errors import LifeboatError
 from recovery.exceptions import ChainMismatch, ChainUnavailable, PlanAssetNotFound, PlanNotFound
-from recovery.models import Allocation, DeployedContract, PlanAsset, PlanMode, RecoveryPlan
+from recovery.models import Allocation, DeployedContract, MigrationBatch, PlanAsset, PlanMode, RecoveryPlan
+from recovery.positions_plan import row_from_json
 from recovery.validation import parse_address
 
 COMPLETE, INCOMPLETE, MISMATCH = "complete", "incomplete", "mismatch"
 _VERDICT_ORDER = {COMPLETE: 0, INCOMPLETE: 1, MISMATCH: 2}
 DELIVERIES = {0: "push", 1: "push_fallback", 2: "pull"}
-MODES = {0: PlanMode.RESTITUTE.value, 1: PlanMode.RESTORE.value}
+MODES = {0: PlanMode.RESTITUTE.value, 1: PlanMode.RESTORE.value, 2: PlanMode.RESTORE_POSITIONS.value}
 ONCHAIN_STATUSES = {0: "not_approved", 1: "approved", 2: "revoked", 3: "closed"}
 # Balance reads run on this many threads, each with its own connection and JSON-RPC batches.
 BALANCE_THREADS = 4
 TOTAL_FIELDS = ("allocated", "paid", "pushed", "credited", "claimed", "owed", "claimable")
 _GET_PLAN = "0x" + keccak(text="getPlan(uint256)")[:4].hex()
 _CURRENT_VERSION = "0x" + keccak(text="currentVersion(bytes32)")[:4].hex()
+_ACCOUNT_OF = "0x" + keccak(text="accountOf(address)")[:4].hex()
+_FUNDING_INDEX = "0x" + keccak(text="fundingIndex()")[:4].hex()
+_BATCH_EXECUTED = "0x" + keccak(text="BatchExecuted(uint256,uint256,uint256,uint256)").hex()
+# The fields a restored position is compared on, in ``RestoreRow`` order after the account.
+POSITION_FIELDS = ("collateral", "debt", "size", "entry_price", "margin", "funding_debt")
+# accountOf reads per JSON-RPC batch.
+POSITION_READS_PER_BATCH = 500
+OK, NOT_RESTORED = "ok", "not_restored"
 # RecoveryExecutor.Plan: root, token, mode, delivery, status, batchCount, incidentKey, version,
 # claimDeadline, budget, paid.
 _PLAN_TUPLE = "(bytes32,address,uint8,uint8,uint8,uint32,bytes32,uint64,uint64,uint256,uint256)"
@@ -109,6 +128,25 @@ class AccountVerification:
 
 
 @dataclass
+class PositionVerification:
+    """One committed row of a restore-positions plan against the account read back from the venue.
+
+    ``expected`` is the row; ``actual`` the venue's ``accountOf`` at the pinned block, its
+    ``funding_debt`` being the venue's funding index at the restoring block minus the account's
+    ``entryFunding`` (None before the batch ran). ``differs`` names the fields that do not match.
+    """
+
+    account: str
+    batch_index: int
+    expected: RestoreRow
+    actual: dict[str, int] | None = None
+    differs: list[str] = field(default_factory=list)
+    transaction: str = ""
+    block: int | None = None
+    status: str = NOT_RESTORED
+
+
+@dataclass
 class AssetVerification:
     asset: str
     payout_token: str
@@ -123,6 +161,9 @@ class AssetVerification:
     problems: list[str] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
     verdict: str = INCOMPLETE
+    # A restore-positions plan: the migrated market and each committed row read back from it.
+    venue: str = ""
+    positions: list[PositionVerification] = field(default_factory=list)
 
 
 @dataclass
@@ -227,6 +268,8 @@ def _verify_asset(
         payout_token=to_checksum_address(row.payout_token),
         onchain_plan_id=plan_id,
     )
+    if plan.mode == PlanMode.RESTORE_POSITIONS:
+        return _verify_positions(rpc, plan, row, result, executor=executor, block=block, from_block=from_block)
     allocations = list(
         Allocation.objects.filter(plan_asset=row).values_list("account", "amount", "batch_index", "leaf_index")
     )
@@ -303,6 +346,156 @@ def _onchain_plan(rpc: RawRpc, executor: str, plan_id: int, block: BlockRef) -> 
         "claim_deadline": deadline,
         "timestamp": int(header["timestamp"], 16),
     }
+
+
+def _verify_positions(
+    rpc: RawRpc,
+    plan: RecoveryPlan,
+    row: PlanAsset,
+    result: AssetVerification,
+    *,
+    executor: str,
+    block: BlockRef,
+    from_block: int,
+) -> AssetVerification:
+    """A restore-positions plan asset: every committed row read back from the venue (see the module's docstring)."""
+    plan_id = result.onchain_plan_id
+    result.venue = to_checksum_address(row.venue) if row.venue else ""
+    stored = list(
+        MigrationBatch.objects.filter(plan_asset=row).order_by("index").values_list("index", "positions", "total")
+    )
+    rows = {index: [row_from_json(raw) for raw in positions or ()] for index, positions, _ in stored}
+    totals = {index: int(total) for index, _, total in stored}
+    result.batches_total = len(stored)
+    executed: dict[int, dict[str, Any]] = {}
+    onchain = _onchain_plan(rpc, executor, plan_id, block) if plan_id is not None else None
+    if onchain is not None and onchain["status"] != "not_approved":
+        result.onchain_status = onchain["status"]
+        result.mode, result.delivery = onchain["mode"], onchain["delivery"]
+        if onchain["token"] != result.payout_token:
+            result.problems.append(
+                f"on chain, plan {plan_id} pays {onchain['token']}, but the plan's asset is {result.payout_token}"
+            )
+        if onchain["mode"] != plan.mode:
+            result.problems.append(f"on chain, plan {plan_id} is in {onchain['mode']} mode, the plan in {plan.mode}")
+        executed = _batches_executed(rpc, executor, plan_id, from_block, block.number, result)  # type: ignore[arg-type]
+    if not result.venue:
+        result.problems.append(f"plan asset {result.asset} names no venue: there is no market to read positions from")
+    for index, log in sorted(executed.items()):
+        if index not in rows:
+            result.problems.append(f"batch {index} ran on chain ({log['tx_hash']}) but the plan has no batch {index}")
+        elif (log["count"], log["total"]) != (len(rows[index]), totals[index]):
+            result.problems.append(
+                f"batch {index} restored {log['count']} accounts for {log['total']} on chain ({log['tx_hash']}); "
+                f"the plan's batch {index} has {len(rows[index])} accounts for {totals[index]}"
+            )
+    lines = [PositionVerification(r.account, index, r) for index, batch in rows.items() for r in batch]
+    read_back = [line for line in lines if line.batch_index in executed]
+    if read_back and result.venue:
+        accounts = _accounts_at(rpc, result.venue, [line.account for line in read_back], block)
+        restoring = sorted({executed[line.batch_index]["block"] for line in read_back})
+        indexes = _funding_indexes(rpc, result.venue, restoring)
+        for line in read_back:
+            log = executed[line.batch_index]
+            line.transaction, line.block = log["tx_hash"], log["block"]
+            account = accounts.get(line.account)
+            if account is None:
+                line.status, line.differs = MISMATCH, ["unreadable"]
+                result.problems.append(f"the venue {result.venue} answers no accountOf({line.account})")
+                continue
+            line.actual = {
+                "collateral": account.collateral,
+                "debt": account.debt,
+                "size": account.size,
+                "entry_price": account.entry_price,
+                "margin": account.margin,
+                "funding_debt": indexes[log["block"]] - account.entry_funding,
+            }
+            expected = dict(zip(POSITION_FIELDS, line.expected.as_tuple()[1:], strict=True))
+            line.differs = [name for name in POSITION_FIELDS if line.actual[name] != expected[name]]
+            line.status = MISMATCH if line.differs else OK
+            if line.differs:
+                result.problems.append(
+                    f"{line.account} on the venue {result.venue} differs from its restored row (batch "
+                    f"{line.batch_index}): "
+                    + ", ".join(f"{name} {line.actual[name]} (the plan: {expected[name]})" for name in line.differs)
+                )
+    result.positions = sorted(lines, key=lambda line: line.account.lower())
+    result.batches_executed = sorted(index for index in executed if index in rows)
+    allocated = sum(line.expected.asset_needed for line in lines)
+    paid = sum(log["total"] for index, log in executed.items() if index in rows)
+    owed = sum(line.expected.asset_needed for line in lines if line.batch_index not in executed)
+    result.totals = dict.fromkeys(TOTAL_FIELDS, 0)
+    result.totals.update(allocated=allocated, paid=paid, pushed=paid, owed=owed)
+    if result.problems:
+        result.verdict = MISMATCH
+    elif any(line.status == NOT_RESTORED for line in lines):
+        result.verdict = INCOMPLETE
+    else:
+        result.verdict = COMPLETE
+    return result
+
+
+def _batches_executed(
+    rpc: RawRpc, executor: str, plan_id: int, from_block: int, to_block: int, result: AssetVerification
+) -> dict[int, dict[str, Any]]:
+    """The plan's ``BatchExecuted`` logs up to ``to_block`` by batch index: transaction, block, account count, total."""
+    word = "0x" + plan_id.to_bytes(32, "big").hex()
+    found: dict[int, dict[str, Any]] = {}
+    for page in scan_raw_logs(rpc, executor, [_BATCH_EXECUTED], from_block, to_block, prefetch=False):
+        for log in page.logs:
+            topics = [topic.lower() for topic in log["topics"]]
+            if len(topics) != 3 or topics[1] != word:
+                continue
+            index = int(topics[2], 16)
+            data = bytes.fromhex(log["data"][2:])
+            entry = {
+                "tx_hash": log["transactionHash"].lower(),
+                "block": int(log["blockNumber"], 16),
+                "count": int.from_bytes(data[:32], "big"),
+                "total": int.from_bytes(data[32:64], "big"),
+            }
+            if index in found:
+                result.problems.append(
+                    f"batch {index} ran twice on chain ({found[index]['tx_hash']} and {entry['tx_hash']})"
+                )
+            found.setdefault(index, entry)
+    return found
+
+
+def _accounts_at(rpc: RawRpc, venue: str, accounts: Sequence[str], block: BlockRef) -> dict[str, MarginAccount]:
+    """``accountOf`` of each account on ``venue`` at ``block``, in JSON-RPC batches; an unanswered read is left out."""
+    at = {"blockHash": block.hash, "requireCanonical": True}
+    found: dict[str, MarginAccount] = {}
+    for start in range(0, len(accounts), POSITION_READS_PER_BATCH):
+        chunk = accounts[start : start + POSITION_READS_PER_BATCH]
+        replies = rpc.batch(
+            [("eth_call", [{"to": venue, "data": _ACCOUNT_OF + encode(["address"], [a]).hex()}, at]) for a in chunk]
+        )
+        for account, reply in zip(chunk, replies, strict=True):
+            answer = reply.get("result")
+            if reply.get("error") is None and isinstance(answer, str) and len(answer) >= 2 + 64 * 6:
+                found[account] = MarginAccount.from_words(bytes.fromhex(answer[2:]))
+    return found
+
+
+def _funding_indexes(rpc: RawRpc, venue: str, blocks: Sequence[int]) -> dict[int, int]:
+    """The venue's ``fundingIndex`` after each of ``blocks``: what a restore in that block measured funding from.
+
+    Read after the block: funding accrued on the venue later in the same block as a restore would
+    show as a difference (the demo and any sane operator do not accrue in the restoring block).
+    """
+    replies = rpc.batch([("eth_call", [{"to": venue, "data": _FUNDING_INDEX}, hex(number)]) for number in blocks])
+    indexes = {}
+    for number, reply in zip(blocks, replies, strict=True):
+        answer = reply.get("result")
+        if reply.get("error") is not None or not isinstance(answer, str) or len(answer) != 66:
+            raise ExecutorUnknown(
+                f"the venue {venue} answers no fundingIndex() at block {number}: it is no margin market",
+                venue=venue,
+            )
+        indexes[number] = signed_word(int(answer, 16))
+    return indexes
 
 
 def _apply_payments(
@@ -462,6 +655,22 @@ def _asset_json(item: AssetVerification) -> dict[str, Any]:
         "problems": item.problems,
         "accounts": [_account_json(line) for line in item.accounts],
         "unexpected": [_account_json(line) for line in item.unexpected],
+        "venue": item.venue or None,
+        "positions": [_position_json(line) for line in item.positions],
+    }
+
+
+def _position_json(line: PositionVerification) -> dict[str, Any]:
+    expected = dict(zip(POSITION_FIELDS, line.expected.as_tuple()[1:], strict=True))
+    return {
+        "account": line.account,
+        "status": line.status,
+        "batch_index": line.batch_index,
+        "expected": _amounts(expected),
+        "actual": None if line.actual is None else _amounts(line.actual),
+        "differs": line.differs,
+        "transaction": line.transaction or None,
+        "block": line.block,
     }
 
 
@@ -521,6 +730,9 @@ def report_markdown(report: VerificationReport) -> str:
         ]
         if item.problems:
             out += ["", "### Problems", ""] + [f"- {problem}" for problem in item.problems]
+        if item.venue or item.positions:
+            out += _positions_markdown(item)
+            continue
         out += [
             "",
             "| Account | Status | Allocated | Paid | How | Transactions "
@@ -538,3 +750,29 @@ def report_markdown(report: VerificationReport) -> str:
                 f"{'-' if line.other_activity is None else line.other_activity} | {line.owed} | {line.claimable} |"
             )
     return "\n".join(out) + "\n"
+
+
+def _positions_markdown(item: AssetVerification) -> list[str]:
+    """A restore-positions asset: one row per restored account, a differing field as ``actual (plan: expected)``."""
+    out = [
+        "",
+        f"Positions restored on the venue `{item.venue}`: "
+        f"{sum(1 for line in item.positions if line.status == OK)} of {len(item.positions)} read back as committed.",
+        "",
+        "| Account | Status | Batch | Collateral | Debt | Size | Entry price | Margin | Funding debt | Transaction |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for line in item.positions:
+        expected = dict(zip(POSITION_FIELDS, line.expected.as_tuple()[1:], strict=True))
+        cells = [
+            f"{line.actual[name]} (plan: {expected[name]})"
+            if line.actual is not None and name in line.differs
+            else str(expected[name])
+            for name in POSITION_FIELDS
+        ]
+        out.append(
+            f"| `{line.account}` | {line.status} | {line.batch_index} | "
+            + " | ".join(cells)
+            + f" | {f'`{line.transaction}`' if line.transaction else '-'} |"
+        )
+    return out

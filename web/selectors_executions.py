@@ -47,7 +47,8 @@ def find_run(*, run_id: int) -> ExecutionRun | None:
 
 
 def list_batch_sends(run: ExecutionRun) -> list[BatchSend]:
-    return list(execution_selectors.list_batch_sends(run))
+    """The run's batch sends in index order, each with its batch (the page shows how many accounts it holds)."""
+    return list(execution_selectors.list_batch_sends(run).select_related("batch"))
 
 
 def sender_addresses(run: ExecutionRun) -> list[str]:

@@ -23,8 +23,8 @@ from governance import outcomes
 from proposals.document import format_units
 from recovery import execution
 from recovery.execution_selectors import get_run
-from recovery.models import BatchSendState, ExecutionRun, ExecutionRunStatus
-from recovery.verification import verify_plan
+from recovery.models import BatchSendState, ExecutionRun, ExecutionRunStatus, PlanMode
+from recovery.verification import POSITION_FIELDS, verify_plan
 from web import selectors_executions as selectors
 from web.access import executor_required, not_found
 
@@ -244,13 +244,18 @@ def verification(request: HttpRequest, plan_id: int) -> HttpResponse:
     assets = []
     for item in report.assets:
         unit = decimals.get(item.asset)
-        page = Paginator(item.accounts, ACCOUNTS_PER_PAGE).get_page(request.GET.get("page"))
+        restores = bool(item.venue or item.positions)
+        page = Paginator(item.positions if restores else item.accounts, ACCOUNTS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
         assets.append(
             {
                 "item": item,
                 "totals": {name: _amount(value, unit) for name, value in item.totals.items()},
                 "page": page,
-                "accounts": [_verified_account(line, unit) for line in page.object_list],
+                "restores_positions": restores,
+                "accounts": [] if restores else [_verified_account(line, unit) for line in page.object_list],
+                "positions": [_verified_position(line) for line in page.object_list] if restores else [],
                 "unexpected": [_verified_account(line, unit) for line in item.unexpected],
                 "query": urlencode({"asset": asset}) + "&" if asset else "",
             }
@@ -259,7 +264,8 @@ def verification(request: HttpRequest, plan_id: int) -> HttpResponse:
         "plan_id": plan_id,
         "report": report,
         "assets": assets,
-        "accounts_checked": sum(len(item.accounts) for item in report.assets),
+        "restores_positions": any(a["restores_positions"] for a in assets),
+        "accounts_checked": sum(len(item.accounts) + len(item.positions) for item in report.assets),
         "md_url": md_url,
         "nav": "executions",
     }
@@ -269,9 +275,15 @@ def verification(request: HttpRequest, plan_id: int) -> HttpResponse:
 # --- presentation only ---
 
 
+def _restores_positions(run: ExecutionRun) -> bool:
+    return run.plan_asset.plan.mode == PlanMode.RESTORE_POSITIONS
+
+
 def _run_row(run: ExecutionRun, progress: dict[str, Any]) -> dict[str, Any]:
     status = run.status
     return {
+        # A restore-positions run re-creates accounts on its venue: its "accounts paid" are positions restored.
+        "accounts_word": "positions restored" if _restores_positions(run) else "accounts paid",
         "id": run.pk,
         "url": reverse("executor-run", args=[run.pk]),
         "plan_id": run.plan_asset.plan_id,
@@ -298,6 +310,8 @@ def _progress_context(run: ExecutionRun) -> dict[str, Any]:
     return {
         **progress,
         "status": run.status,
+        "positions": _restores_positions(run),
+        "venue": run.plan_asset.venue,
         "status_words": STATUS_WORDS.get(run.status, run.status),
         "pause_reason": run.pause_reason if run.status == ExecutionRunStatus.PAUSED else "",
         "paused_by_system": run.paused_by_system,
@@ -321,6 +335,7 @@ def _progress_context(run: ExecutionRun) -> dict[str, Any]:
                 "replacements": s.replacements,
                 "failure_reason": s.failure_reason,
                 "confirmed_by": s.confirmed_by,
+                "accounts": len(s.batch.recipients),
             }
             for s in sends
         ],
@@ -382,6 +397,28 @@ def _verified_account(line: Any, decimals: int | None) -> dict[str, Any]:
         "batch_index": line.batch_index,
         "balance_ok": line.balance_ok,
         "flagged": line.status not in ("paid", "owed", "claimable", "credited"),
+    }
+
+
+def _verified_position(line: Any) -> dict[str, Any]:
+    """One restored account: each field as committed, and what the venue holds where it differs."""
+    expected = dict(zip(POSITION_FIELDS, line.expected.as_tuple()[1:], strict=True))
+    return {
+        "account": line.account,
+        "status": line.status,
+        "batch_index": line.batch_index,
+        "fields": [
+            {
+                "name": name,
+                "expected": str(expected[name]),
+                "actual": "" if line.actual is None else str(line.actual[name]),
+                "differs": name in line.differs,
+            }
+            for name in POSITION_FIELDS
+        ],
+        "differs": line.differs,
+        "transaction": line.transaction,
+        "flagged": line.status == "mismatch",
     }
 
 

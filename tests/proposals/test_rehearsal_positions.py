@@ -37,7 +37,7 @@ def liquidated(w3, margin_demo, deployer, timelock):
     accounts liquidated (the reference block)."""
     demo, accounts = margin_demo
     market = bind(w3, "MarginMarket", demo.address("margin_market"))
-    market.functions.accrueFunding(FUNDING_BEFORE).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(market.functions.accrueFunding(FUNDING_BEFORE).transact({"from": timelock}))
     rollback = w3.eth.block_number
     send(w3, deployer, bind(w3, "DemoPriceFeed", demo.address("price_feed")).functions.setAnswer(80_000_000))
     liquidate_all(w3, demo, liquidator=deployer, accounts=accounts)
@@ -167,7 +167,7 @@ def test_a_venue_that_does_not_grant_the_restorer_role_fails_with_the_reason_nam
     migrated = bind(w3, "MarginMarket", demo.address("migrated_margin_market"))
     restorer = migrated.functions.RESTORER_ROLE().call()
     executor = demo.address("recovery_executor")
-    migrated.functions.revokeRole(restorer, executor).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(migrated.functions.revokeRole(restorer, executor).transact({"from": timelock}))
 
     rehearsal = rehearse_proposal(proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=anvil.url)
 

@@ -101,13 +101,13 @@ def wrong_price(w3, anvil, margin_demo, deployer, timelock, chain_settings):
 
     demo, accounts = margin_demo
     market = bind(w3, "MarginMarket", demo.address("margin_market"))
-    market.functions.accrueFunding(FUNDING_BEFORE).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(market.functions.accrueFunding(FUNDING_BEFORE).transact({"from": timelock}))
     rollback = w3.eth.block_number
     feed = bind(w3, "DemoPriceFeed", demo.address("price_feed"))
     send(w3, deployer, feed.functions.setAnswer(WRONG_PRICE))
     hashes = liquidate_all(w3, demo, liquidator=deployer, accounts=accounts)
     assert hashes, "the price drop should make some seeded accounts liquidatable"
-    market.functions.accrueFunding(FUNDING_AFTER).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(market.functions.accrueFunding(FUNDING_AFTER).transact({"from": timelock}))
     return {
         "demo": demo,
         "accounts": accounts,

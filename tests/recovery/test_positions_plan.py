@@ -144,12 +144,12 @@ def liquidated(w3, anvil, margin_demo, deployer, timelock, chain_settings):
 
     demo, accounts = margin_demo
     market = bind(w3, "MarginMarket", demo.address("margin_market"))
-    market.functions.accrueFunding(FUNDING_BEFORE).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(market.functions.accrueFunding(FUNDING_BEFORE).transact({"from": timelock}))
     rollback = w3.eth.block_number
     feed = bind(w3, "DemoPriceFeed", demo.address("price_feed"))
     send(w3, deployer, feed.functions.setAnswer(80_000_000))
     liquidate_all(w3, demo, liquidator=deployer, accounts=accounts)
-    market.functions.accrueFunding(FUNDING_AFTER).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(market.functions.accrueFunding(FUNDING_AFTER).transact({"from": timelock}))
     return {
         "demo": demo,
         "accounts": accounts,
@@ -267,7 +267,7 @@ def test_a_plan_restores_every_affected_account_as_it_was_at_the_rollback_block(
     executor = bind(w3, "RecoveryExecutor", plan.recovery_executor)
     asset = bind(w3, "DemoAsset", plan_asset.payout_token)
     send(w3, deployer, asset.functions.mint(plan.recovery_executor, needed))
-    executor.functions.approvePlan(
+    approval = executor.functions.approvePlan(
         int(plan_asset.onchain_plan_id),
         plans.incident_key(plan.incident.chain_id, plan.incident_id),
         plan.version,
@@ -279,6 +279,7 @@ def test_a_plan_restores_every_affected_account_as_it_was_at_the_rollback_block(
         int(plan_asset.budget),
         0,
     ).transact({"from": timelock})
+    w3.eth.wait_for_transaction_receipt(approval)
     for batch in batches:
         receipt = send(
             w3,
