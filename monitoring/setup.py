@@ -10,7 +10,10 @@ The rules and why their debounce differs:
   row, an unreachable node 3, so one dropped request opens nothing.
 
 The oracle and drain rules answer with a pause of the vault and the RecoveryExecutor (the
-guardian's ``pause()``); solvency and supply open an incident; the node rules notify.
+guardian's ``pause()``); the oracle rules pause the margin market first, when the deployment has
+one: it prices positions from the feed, and its ``pause()`` stops liquidations, so a wrong price
+stops liquidating healthy positions as soon as it is seen. Solvency and supply open an incident;
+the node rules notify.
 
 Solvency on the demo vault: it prices shares from its own balance, so its own price of all shares
 (``convertToAssets(totalSupply())``) equals its assets by construction and can never fail. The demo
@@ -48,6 +51,7 @@ class DefaultRule:
     incident_kind: str
     consecutive_needed: int
     pause: bool = False  # pause the vault and the RecoveryExecutor
+    pause_market: bool = False  # and, first, the margin market (its liquidations) when there is one
     enabled: bool = True
     needs: tuple[str, ...] = field(default=())  # contract roles the rule needs
 
@@ -61,6 +65,7 @@ def default_rules(contracts: dict[str, str], asset_block: int) -> list[DefaultRu
         "incident_kind": IncidentKind.ORACLE_FAILURE,
         "consecutive_needed": 1,
         "pause": True,
+        "pause_market": True,
     }
     return [
         DefaultRule(
@@ -165,6 +170,9 @@ def watch_demo(*, rpc_url: str, name: str = "dev", interval_seconds: int = 2) ->
     if not created and (watched.deployment_id != deployment.pk or watched.contracts != contracts):
         _repoint(watched, deployment, contracts, rpc_url)
     pause_targets = [contracts[r] for r in ("vault", "recovery_executor") if r in contracts]
+    # Not a watched role (the rules read no state of it): only a pause target of the oracle rules.
+    market = next((c.address for c in deployment.contracts.all() if c.role == "margin_market"), None)
+    market_targets = [market, *pause_targets] if market else pause_targets
     for default in default_rules(contracts, asset_block):
         if any(role not in contracts for role in default.needs):
             continue  # an older deployment without that contract (the reference feed, say)
@@ -178,7 +186,7 @@ def watch_demo(*, rpc_url: str, name: str = "dev", interval_seconds: int = 2) ->
                 params=params,
                 severity=default.severity,
                 response=default.response,
-                pause_targets=pause_targets if default.pause else [],
+                pause_targets=(market_targets if default.pause_market else pause_targets) if default.pause else [],
                 incident_kind=default.incident_kind,
                 consecutive_needed=default.consecutive_needed,
                 enabled=default.enabled,
@@ -191,7 +199,8 @@ def watch_demo(*, rpc_url: str, name: str = "dev", interval_seconds: int = 2) ->
                 merged = validate_params(rule.kind, merged)
             except InvalidRuleParams:
                 merged = params
-            targets = pause_targets if rule.pause_targets or default.pause else []
+            targets = market_targets if default.pause_market else pause_targets
+            targets = targets if rule.pause_targets or default.pause else []
             if merged != rule.params or targets != rule.pause_targets:
                 rule.params, rule.pause_targets = merged, targets
                 rule.save(update_fields=["params", "pause_targets"])

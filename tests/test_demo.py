@@ -1,7 +1,9 @@
 """`make demo` keeps working: the scenario runs end to end and reports what it promises."""
 
 import hashlib
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +107,7 @@ def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_the
     assert "verdict: complete" in report
 
 
-def test_the_oracle_demo_pauses_liquidations_and_reports_each_position_before_and_after(tmp_path: Path):
+def test_the_oracle_demo_restores_the_unfairly_liquidated_positions_once_and_reports_each_one(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID")}
     env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
     env["CELERY_BROKER_URL"] = "filesystem://"
@@ -116,7 +118,7 @@ def test_the_oracle_demo_pauses_liquidations_and_reports_each_position_before_an
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=400,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = result.stdout
@@ -140,5 +142,48 @@ def test_the_oracle_demo_pauses_liquidations_and_reports_each_position_before_an
     assert report.count("     before: ") == 16 and report.count("     after:  ") == 16
     assert report.count("  liquidated; health at the reference price 1.00000000: ") == 5
     assert "5 of 16 accounts liquidated at the wrong price, every one healthy at the reference price" in report
-    # The boundary where the impact, the restore plan, its vote and its execution come in.
+    # The impact of the margin market: the five liquidations, each unfair (the monitor flagged the price).
     assert "== 7. recovery of incident 1: 5 liquidated positions" in report
+    assert "margin: 5 of " in report and "5 of them unfair (at a price the monitor flagged), 0 fair" in report
+    assert report.count("     unfair: ") == 5
+    # The restore plan, after the RecoveryExecutor's recorded unpause; the old market stays paused.
+    assert "committee-1 unpaused the RecoveryExecutor through Lifeboat: tx 0x" in report
+    assert "the old margin market stays paused (liquidations refused): paused() = True" in report
+    assert "plan 1 v1 (restore_positions, full): 5 positions in 3 batches" in report
+    assert "every row is its account's position at block " in report
+    # The same rehearsal, sign-off and vote as the exploit scenario's.
+    assert "PASSED on a fork at block" in report and "5 of 5 restored position(s) exact" in report
+    assert "signed by committee-1" in report and "signed by committee-2" in report
+    assert "equal to the governor's proposalVotes: True" in report and "(state executed)" in report
+    assert " is Approved with root 0x" in report
+    # Executed by a real Celery worker, exactly once; verified.
+    assert "run completed: 5 positions restored" in report
+    assert "BatchExecuted once for each of the 3 batches (True)" in report
+    assert "AccountUpdated(restored) once for each of the 5 accounts (True)" in report
+    assert "starting it again is refused: execution run 1 of plan 1 is completed" in report
+    assert report.count("restored == before: yes") == 5 and "restored == before: NO" not in report
+    assert "5 of 5 liquidated positions restored exactly as they were at block " in report
+    assert "verdict: complete" in report
+
+    # The positions report: each liquidated account restored as it was at the rollback block, once.
+    written = json.loads((tmp_path / "demo-positions.json").read_text())
+    assert written["run"]["status"] == "completed" and written["run"]["runs_for_plan"] == 1
+    assert written["batch_executed"] == {"0": 1, "1": 1, "2": 1}
+    liquidated = [entry for entry in written["accounts"] if entry["liquidated"]]
+    assert len(written["accounts"]) == 16 and len(liquidated) == 5
+    fields = ("collateral", "debt", "size", "entry_price", "margin")
+    for entry in liquidated:
+        assert entry["restored_equals_before"] is True, entry
+        assert [entry["restored"][f] for f in fields] == [entry["before"][f] for f in fields], entry
+        assert entry["funding_owed_restored"] == entry["funding_owed_before"], entry
+        assert entry["after"] == dict.fromkeys((*fields, "entry_funding"), "0")  # liquidated: emptied on the old market
+        assert entry["restored_events"] == 1
+    for entry in written["accounts"]:
+        if not entry["liquidated"]:  # not in the plan: unchanged on the old market, nothing on the migrated one
+            assert entry["after"] == entry["before"] and set(entry["restored"].values()) == {"0"}, entry
+    assert "| restored == before |" in (tmp_path / "demo-positions.md").read_text()
+    # Exactly once in the database too: one execution run, completed, every batch confirmed once.
+    with sqlite3.connect(tmp_path / "demo.sqlite3") as db:
+        assert db.execute("SELECT status FROM recovery_executionrun").fetchall() == [("completed",)]
+        sends = db.execute("SELECT batch_id, state FROM recovery_batchsend ORDER BY batch_id").fetchall()
+    assert len(sends) == 3 and len({batch for batch, _ in sends}) == 3 and {s for _, s in sends} == {"confirmed"}

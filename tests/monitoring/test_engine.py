@@ -500,6 +500,10 @@ def test_watch_demo_is_idempotent_and_keeps_tuned_thresholds(watched: WatchedDep
     assert rule(watched, "vault-drain").params["max_outflow_bps"] == 1234
     drain = rule(watched, "vault-drain")
     assert drain.response == ResponseKind.PAUSE and len(drain.pause_targets) == 2
+    # A wrong price stops liquidations first: the oracle rules pause the margin market, then the same two.
+    market = watched.deployment.contracts.get(role="margin_market").address
+    for name in ("oracle-stale", "oracle-sanity", "oracle-jump", "oracle-deviation"):
+        assert rule(watched, name).pause_targets == [market, *drain.pause_targets]
     out = capsys.readouterr().out
     assert "vault-drain" in out and "rpc-unreachable" in out
 

@@ -31,7 +31,7 @@ from chain.demo import (
 )
 from chain.errors import ChainError, Reverted
 from chain.keys import load_account
-from chain.margin import MarginAccount, value
+from chain.margin import ACCOUNT_UPDATED, REASONS, MarginAccount, RestoreRow, value
 from chain.rpc import connect
 from chain.transact import send
 from config.errors import LifeboatError
@@ -39,6 +39,7 @@ from recovery.impact import compute_impact, open_incident, request_impact
 from recovery.merkle import StandardMerkleTree
 from recovery.models import AnalysisStatus, BalanceSnapshot
 from recovery.plans import ALLOCATION_LEAF_ENCODING, build_plan
+from recovery.positions_plan import GAS_PER_POSITION, GAS_POSITION_BASE, stored_position_batches
 from recovery.selectors import account_position
 from recovery.services import record_deployment
 
@@ -54,6 +55,10 @@ LEFT_FOR_AFTER_THE_PAUSE = 1
 # several times over, few enough for a report that lists each one.
 MARGIN_ACCOUNTS = 24
 ORACLE_RULE_KINDS = ("oracle_stale", "oracle_answer", "oracle_jump", "oracle_deviation")
+# The restore plan's gas ceiling: two positions a batch, so the demo's few liquidated positions still
+# make several batches, each one executePositionBatch and one leaf of the commitment.
+RESTORE_GAS_CEILING = GAS_POSITION_BASE + 2 * GAS_PER_POSITION
+BATCH_EXECUTED = "0x" + keccak(text="BatchExecuted(uint256,uint256,uint256,uint256)").hex()
 # The demo's Snapshot space: voting opens as the proposal is created and stays open this many
 # seconds (wall clock, as on the real hub); the quorum, in whole tokens, needs the treasury's votes.
 SNAPSHOT_PERIOD_SECONDS = 15
@@ -378,9 +383,22 @@ class Command(BaseCommand):
             raise CommandError("a holder's allocation proof did not verify")
 
         out("\n== 8. the proposal document, frozen, and the venue it will go to")
+        proposal, venue = self._propose(anvil, deployment, plan=plan)
+        paid = plan.assets.get(asset=vault)
+        self._rehearse(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue, asset=paid)
+        if venue_kind == "snapshot":
+            self._snapshot(w3, anvil, deployment, plan=plan, proposal=proposal, asset=paid)
+        else:
+            self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue, asset=paid)
+        self._pay(w3, anvil, plan=plan)
+        self._escape_hatch(w3, row)
+
+    def _propose(self, anvil: Anvil, deployment: DemoDeployment, *, plan: Any) -> tuple[Any, Any]:
+        """The plan frozen into its proposal document, and the dev governor's venue it goes to."""
         from governance.services import add_governor_venue
         from proposals.services import freeze_proposal
 
+        out = self.stdout.write
         proposal, _ = freeze_proposal(plan_id=plan.pk, frozen_by=None)
         out(
             f"   proposal {proposal.pk} v{proposal.version}: {len(bytes(proposal.canonical_json)):,} bytes "
@@ -397,14 +415,7 @@ class Command(BaseCommand):
             f"voting delay {venue.voting_delay}, period {venue.voting_period}, timelock {venue.timelock or 'none'}"
         )
         out(f"   its executor holds APPROVER_ROLE on the RecoveryExecutor {venue.recovery_executor}")
-
-        self._rehearse(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
-        if venue_kind == "snapshot":
-            self._snapshot(w3, anvil, deployment, plan=plan, proposal=proposal)
-        else:
-            self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue)
-        self._pay(w3, anvil, plan=plan)
-        self._escape_hatch(w3, row)
+        return proposal, venue
 
     # ---------------------------------------------------------------------------------------------
     # The oracle scenario: a wrong price liquidates healthy margin positions
@@ -526,20 +537,17 @@ class Command(BaseCommand):
     def _watch_market(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment) -> Any:
         """Step 2: the monitor watches the deployment from the head; its oracle rules also pause the margin market."""
         from monitoring import engine
-        from monitoring.models import Rule
         from monitoring.setup import watch_demo
 
         out = self.stdout.write
         out("\n== 2. the monitor watches the feed against its reference; a wrong price pauses liquidations")
         watched = watch_demo(rpc_url=anvil.url, name="demo")
         market = deployment.address("margin_market")
-        # The default oracle rules pause the vault and the RecoveryExecutor; pausing the margin market
-        # is what stops liquidations at a wrong price (its pause() stops liquidate() only), so it goes first.
-        for rule in Rule.objects.filter(watched=watched, kind__in=ORACLE_RULE_KINDS, enabled=True):
-            if market not in (rule.pause_targets or []):
-                rule.pause_targets = [market, *(rule.pause_targets or [])]
-                rule.save(update_fields=["pause_targets"])
+        # The default oracle rules pause the margin market first (its pause() stops liquidate() only:
+        # what stops liquidations at a wrong price), then the vault and the RecoveryExecutor.
         oracle_rules = watched.rules.filter(kind__in=ORACLE_RULE_KINDS, enabled=True).order_by("pk")
+        if not oracle_rules or any((rule.pause_targets or [None])[0] != market for rule in oracle_rules):
+            raise CommandError(f"the monitor's oracle rules do not pause the margin market {market} first")
         out(f"   watched deployment {watched.name!r}: {', '.join(rule.name for rule in watched.rules.order_by('pk'))}")
         for rule in oracle_rules:
             out(f"   {rule.name} ({rule.severity}): pauses {', '.join(rule.pause_targets)}")
@@ -638,16 +646,323 @@ class Command(BaseCommand):
         )
 
     def _oracle_recovery(self, w3: Web3, anvil: Anvil, incident: OracleIncident) -> None:
-        """Steps 7 and later, the second half of the oracle scenario: the impact analysis (unfair
-        liquidations), the restore-positions plan onto the migrated market, its vote and its execution.
-
-        Not wired in yet: everything it needs is in ``incident``.
-        """
-        self.stdout.write(
+        """Steps 7-15, the second half of the oracle scenario: the impact analysis of the margin market
+        (the unfair liquidations), the restore-positions plan onto the migrated market, the vote (the same
+        steps as the exploit scenario's), the execution by a Celery worker, and the report of each position
+        before, after and restored."""
+        out = self.stdout.write
+        deployment = incident.deployment
+        market = deployment.address("margin_market")
+        migrated = deployment.address("migrated_margin_market")
+        out(
             f"\n== 7. recovery of incident {incident.incident_id}: {len(incident.liquidations)} liquidated positions "
-            f"to restore on the migrated market {incident.deployment.address('migrated_margin_market')} "
-            f"as they were at block {incident.rollback_block} (impact, plan, vote and execution come next)"
+            f"to restore on the migrated market {migrated} as they were at block {incident.rollback_block}; "
+            "first, the impact analysis of the margin market"
         )
+        analysis = self._margin_impact(w3, anvil, incident)
+
+        out(f"\n== 8. restore-positions plan: each liquidated position re-created on the migrated market {migrated}")
+        # The restore runs from the RecoveryExecutor, which the monitor paused with the market; the old
+        # market stays paused: it still prices from the wrong feed.
+        self._unpause_executor(
+            w3, deployment, watched=incident.watched, note="the restore plan re-creates the positions from it"
+        )
+        out(f"   the old margin market stays paused (liquidations refused): paused() = {_is_paused(w3, market)}")
+        # The services the plans API runs (POST /api/analyses/{id}/plans/ with mode=restore_positions).
+        plan = build_plan(
+            analysis_id=analysis.pk,
+            mode="restore_positions",
+            policy="full",
+            venue=migrated,
+            gas_ceiling=RESTORE_GAS_CEILING,
+            rpc_url=anvil.url,
+        )
+        asset = plan.assets.get(asset=market)
+        entry = plan.summary["assets"][market]
+        batches = stored_position_batches(asset)
+        rows = [row for batch in batches for row in batch.rows]
+        out(
+            f"   plan {plan.pk} v{plan.version} ({plan.mode}, {plan.policy}): {entry['recipients']} positions in "
+            f"{entry['batches']} batches of at most {len(batches[0].rows) if batches else 0}; the executor spends "
+            f"{_units(int(asset.total_allocated))} dUSD of {asset.payout_token} (collateral plus margin)"
+        )
+        out(f"   commitment root (RecoveryExecutor, each leaf over abi.encode(venue, rows)): {asset.commitment_root}")
+        for excluded in entry["excluded"]:
+            out(f"   left out {excluded['account']}: {excluded['reason']}")
+        funding_index = int(
+            bind(w3, "MarginMarket", market).functions.fundingIndex().call(block_identifier=incident.rollback_block)
+        )
+        for batch in batches:
+            for row in batch.rows:
+                out(f"   batch {batch.index}: {row.account}  {_position(incident.before[row.account])}")
+        expected = {
+            account: RestoreRow.from_account(account, incident.before[account], funding_index=funding_index)
+            for account in incident.liquidations
+        }
+        if len(rows) != len(expected) or {row.account: row for row in rows} != expected:
+            raise CommandError(
+                "the plan's rows are not the liquidated accounts' positions at the rollback block: "
+                f"{sorted(row.account for row in rows)} against {sorted(expected)}"
+            )
+        out(f"   every row is its account's position at block {incident.rollback_block}, exactly (accountOf there)")
+        proposal, venue = self._propose(anvil, deployment, plan=plan)
+
+        self._rehearse(
+            w3,
+            anvil,
+            deployment,
+            plan=plan,
+            proposal=proposal,
+            venue=venue,
+            asset=asset,
+            unit="dUSD base units",
+            spends="the positions need (collateral plus margin)",
+        )
+        if incident.venue_kind == "snapshot":
+            self._snapshot(w3, anvil, deployment, plan=plan, proposal=proposal, asset=asset)
+        else:
+            self._govern(w3, anvil, deployment, plan=plan, proposal=proposal, venue=venue, asset=asset)
+
+        out("\n== 14. a Celery worker restores the approved batches on the migrated market, each exactly once")
+        run, progress = self._execute(w3, anvil, plan=plan, done="restored")
+        out(
+            f"   run {run.status}: {progress['accounts_paid']} positions restored, "
+            f"{_units(int(progress['amount_paid']))} dUSD moved into the migrated market, "
+            f"{progress['gas_used']:,} gas, {int(progress['fees_spent_wei']):,} wei in fees"
+        )
+        once = self._exactly_once(w3, plan=plan, asset=asset, run=run, batches=batches)
+
+        out("\n== 15. verified on chain: each position before, after and restored")
+        self._restored_report(w3, incident, analysis=analysis, plan=plan, asset=asset, run=run, once=once)
+        report, markdown = self._verify(anvil, plan=plan)
+        out(
+            f"   the verification service read block {report.block.number} ({report.block.hash}) "
+            f"on chain {report.chain_id}"
+        )
+        out(f"   verdict: {report.verdict}; its report written to {markdown}")
+        if report.verdict != "complete":
+            raise CommandError(f"verification says {report.verdict}: see {markdown}")
+
+    def _margin_impact(self, w3: Web3, anvil: Anvil, incident: OracleIncident) -> Any:
+        """Step 7: the impact analysis of the margin market between the rollback block and now (after the
+        liquidations and the pause), computed by the real service; the unfair liquidations it finds."""
+        out = self.stdout.write
+        deployment = incident.deployment
+        market = deployment.address("margin_market")
+        analysis = request_impact(
+            incident_id=incident.incident_id,
+            rpc_url=anvil.url,
+            rollback_block=incident.rollback_block,
+            reference_block=w3.eth.block_number,
+            from_block=deployment.contracts["margin_market"].block,
+            assets=[market],
+            positions={market: "margin_market"},
+            # The demo's own fresh anvil: nothing to wait for, whatever CONFIRMATION_DEPTH says.
+            confirmation_depth=0,
+        )
+        analysis = compute_impact(analysis_id=analysis.pk, rpc_url=anvil.url)
+        if analysis.status != AnalysisStatus.COMPLETED:
+            raise CommandError(f"impact analysis ended {analysis.status}: {analysis.error}")
+        out(
+            f"   analysis {analysis.pk} of incident {incident.incident_id}: blocks {analysis.rollback_block} "
+            f"({analysis.rollback_block_hash}) to {analysis.reference_block} ({analysis.reference_block_hash}), "
+            f"position reader margin_market on {market}"
+        )
+        positions = (analysis.summary.get("positions") or {}).get(market)
+        if positions:
+            out(
+                f"   the margin_market reader's net values, each block at its own price (the reference block's is "
+                f"the wrong one): {positions['losers']} accounts worth less, {_usd(int(positions['total_losses']))}"
+            )
+        # The margin section (recovery.margin_impact): every account valued at both blocks, each
+        # liquidation in between, the unfair ones (at a price a monitor's oracle rule flagged) apart.
+        section = (analysis.summary.get("margin") or {}).get(market)
+        if not section:
+            raise CommandError(f"the impact analysis {analysis.pk} has no margin section for the market {market}")
+        unfair = section["unfair_liquidations"]
+        out(
+            f"   margin: {section['liquidated_accounts']} of {section['accounts']} accounts liquidated, "
+            f"{len(unfair)} of them unfair (at a price the monitor flagged), {len(section['fair_liquidations'])} fair; "
+            f"penalties {_units(int(section['unfair_penalty_total']))}, collateral lost "
+            f"{_units(int(section['unfair_lost_collateral_total']))} dUSD"
+        )
+        for item in unfair:
+            out(
+                f"     unfair: {item['account']} in block {item['block']} at {_price(int(item['price']))}: penalty "
+                f"{_units(int(item['penalty']))}, collateral lost {_units(int(item['lost_collateral']))} "
+                f"(firing {item['firing']} of {item['rule']})"
+            )
+        found = {Web3.to_checksum_address(item["account"]) for item in unfair}
+        if found != set(incident.liquidations):
+            raise CommandError(
+                f"the impact's liquidations {sorted(found)} are not the scenario's {sorted(incident.liquidations)}"
+            )
+        return analysis
+
+    def _exactly_once(self, w3: Web3, *, plan: Any, asset: Any, run: Any, batches: list[Any]) -> dict[str, Any]:
+        """Each batch's ``BatchExecuted`` and each row's ``AccountUpdated(restored)`` counted on chain, and a
+        second start of the finished run refused: the restore happened exactly once."""
+        from recovery.execution import start_plan_execution
+        from recovery.execution_errors import RunStateConflict
+        from recovery.models import ExecutionRun
+
+        out = self.stdout.write
+        head = w3.eth.block_number
+        plan_topic = "0x" + int(asset.onchain_plan_id).to_bytes(32, "big").hex()
+        executed: dict[int, int] = {}
+        for log in w3.eth.get_logs(
+            {
+                "address": run.recovery_executor,
+                "fromBlock": run.approval_block,
+                "toBlock": head,
+                "topics": [BATCH_EXECUTED, plan_topic],
+            }
+        ):
+            index = int.from_bytes(bytes(log["topics"][2]), "big")
+            executed[index] = executed.get(index, 0) + 1
+        restored: dict[str, int] = {}
+        for log in w3.eth.get_logs(
+            {"address": asset.venue, "fromBlock": run.approval_block, "toBlock": head, "topics": [ACCOUNT_UPDATED]}
+        ):
+            if int.from_bytes(bytes(log["data"])[-32:], "big") == REASONS.index("restored"):
+                account = Web3.to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())
+                restored[account] = restored.get(account, 0) + 1
+        rows = [row.account for batch in batches for row in batch.rows]
+        try:
+            start_plan_execution(plan_id=plan.pk, actor=None, via="cli", w3=w3)
+        except RunStateConflict as refused:
+            again = refused.message
+        else:
+            raise CommandError(f"execution run {run.pk} started a second time")
+        runs = ExecutionRun.objects.filter(plan_asset=asset).count()
+        out(
+            f"   on chain: BatchExecuted once for each of the {len(batches)} batches "
+            f"({all(executed.get(b.index) == 1 for b in batches) and len(executed) == len(batches)}); "
+            f"AccountUpdated(restored) once for each of the {len(rows)} accounts "
+            f"({all(restored.get(a) == 1 for a in rows) and len(restored) == len(rows)})"
+        )
+        out(f"   starting it again is refused: {again}")
+        if len(executed) != len(batches) or any(executed.get(b.index) != 1 for b in batches) or runs != 1:
+            raise CommandError(f"the batches did not run exactly once: {executed} over {runs} run(s)")
+        if set(restored) != set(rows) or any(count != 1 for count in restored.values()):
+            raise CommandError(f"the positions were not restored exactly once: {restored}")
+        return {
+            "runs": runs,
+            "batch_executed": {str(index): count for index, count in sorted(executed.items())},
+            "restored_events": restored,
+            "start_again": again,
+        }
+
+    def _restored_report(
+        self, w3: Web3, incident: OracleIncident, *, analysis: Any, plan: Any, asset: Any, run: Any, once: dict
+    ) -> None:
+        """Every margin account before (the rollback block), after (the reference block) and restored (the
+        migrated market, read now), printed and written as the demo's positions report (markdown and JSON).
+
+        Restored equals before when collateral, debt, size, entry price and margin are equal and the
+        funding the position owes carried over: the venue's funding index less the restored entry funding
+        equals the old market's at the rollback block less the entry funding then (what the plan's row says).
+        """
+        out = self.stdout.write
+        deployment = incident.deployment
+        old = bind(w3, "MarginMarket", deployment.address("margin_market"))
+        venue = bind(w3, "MarginMarket", asset.venue)
+        block = w3.eth.get_block("latest")
+        read_block, read_hash = int(block["number"]), block["hash"].to_0x_hex()
+        old_index = int(old.functions.fundingIndex().call(block_identifier=incident.rollback_block))
+        venue_index = int(venue.functions.fundingIndex().call(block_identifier=read_block))
+        lines, entries, wrong = [], [], []
+        for account in incident.accounts:
+            before = incident.before[account]
+            after = self._account_at(old, account, analysis.reference_block)
+            restored = self._account_at(venue, account, read_block)
+            liquidated = account in incident.liquidations
+            owed_before = old_index - before.entry_funding if before.size else 0
+            owed_restored = venue_index - restored.entry_funding if not restored.is_empty else 0
+            same = (restored.collateral, restored.debt, restored.size, restored.entry_price, restored.margin) == (
+                before.collateral,
+                before.debt,
+                before.size,
+                before.entry_price,
+                before.margin,
+            ) and owed_restored == owed_before
+            if (liquidated and not same) or (not liquidated and not restored.is_empty):
+                wrong.append(account)
+            entries.append(
+                {
+                    "account": account,
+                    "liquidated": liquidated,
+                    "liquidation_tx": incident.liquidations.get(account),
+                    "before": before.as_json(),
+                    "after": after.as_json(),
+                    "restored": restored.as_json(),
+                    "funding_owed_before": str(owed_before),
+                    "funding_owed_restored": str(owed_restored),
+                    "restored_equals_before": same if liquidated else None,
+                    "restored_events": once["restored_events"].get(account, 0),
+                }
+            )
+            verdict = ("yes" if same else "NO") if liquidated else "not in the plan"
+            lines.append(
+                f"| {account} | {'yes' if liquidated else 'no'} | {_position(before)} | {_position(after)} | "
+                f"{_position(restored)} | {verdict} |"
+            )
+            if liquidated:
+                out(f"   {account}  restored == before: {'yes' if same else 'NO'}")
+                out(f"     before   (block {analysis.rollback_block}): {_position(before)}")
+                out(f"     after    (block {analysis.reference_block}): {_position(after)}")
+                out(f"     restored (block {read_block}): {_position(restored)}")
+        restored_count = sum(1 for e in entries if e["restored_equals_before"])
+        report = {
+            "scenario": "oracle",
+            "chain_id": deployment.chain_id,
+            "incident": incident.incident_id,
+            "analysis": analysis.pk,
+            "plan": plan.pk,
+            "onchain_plan_id": str(asset.onchain_plan_id),
+            "market": old.address,
+            "venue": venue.address,
+            "rollback_block": analysis.rollback_block,
+            "reference_block": analysis.reference_block,
+            "read_block": read_block,
+            "read_block_hash": read_hash,
+            "funding_index": {"market_at_rollback": str(old_index), "venue": str(venue_index)},
+            "run": {
+                "id": run.pk,
+                "status": run.status,
+                "runs_for_plan": once["runs"],
+                "start_again": once["start_again"],
+            },
+            "batch_executed": once["batch_executed"],
+            "accounts": entries,
+        }
+        markdown = settings.VAR_DIR / "demo-positions.md"
+        markdown.write_text(
+            "\n".join(
+                [
+                    f"# Positions restored by plan {plan.pk} (incident {incident.incident_id})",
+                    "",
+                    f"Old market {old.address}: before = block {analysis.rollback_block}, after = block "
+                    f"{analysis.reference_block}. Migrated market {venue.address}: restored = block {read_block} "
+                    f"({read_hash}). Execution run {run.pk}: {run.status}, each of its "
+                    f"{len(once['batch_executed'])} batches executed once.",
+                    "",
+                    "| account | liquidated | before | after | restored | restored == before |",
+                    "|---|---|---|---|---|---|",
+                    *lines,
+                    "",
+                ]
+            )
+        )
+        (settings.VAR_DIR / "demo-positions.json").write_text(json.dumps(report, indent=2))
+        out(
+            f"   {restored_count} of {len(incident.liquidations)} liquidated positions restored exactly as they were "
+            f"at block {analysis.rollback_block} (read at block {read_block}); the "
+            f"{len(entries) - len(incident.liquidations)} other accounts are untouched on the migrated market"
+        )
+        out(f"   positions report written to {markdown} (and demo-positions.json)")
+        if wrong:
+            raise CommandError(f"restored positions differ from the rollback block's: {', '.join(wrong)}")
 
     def _watch_and_archive(self, w3: Web3, anvil: Anvil) -> tuple[Any, Any]:
         """Step 2: the monitor watches the deployment from the head; the state is archived and its root committed."""
@@ -685,11 +1000,8 @@ class Command(BaseCommand):
     def _detect(self, w3: Web3, deployment: DemoDeployment, *, watched: Any, exploit_block: int) -> Any:
         """Step 4: the monitor's runs after the exploit: the drain rule fires, the guardian pauses, an
         incident opens; the committee unpauses the RecoveryExecutor (it pays the plan), the vault stays paused."""
-        from django.contrib.auth import get_user_model
-
-        from monitoring import engine, pausing
+        from monitoring import engine
         from monitoring.models import ActionKind, Firing
-        from recovery.roles import COMMITTEE
 
         out = self.stdout.write
         out("\n== 4. detection and first response: the monitor runs, the drain rule fires, the guardian pauses")
@@ -722,21 +1034,32 @@ class Command(BaseCommand):
         if firing.incident_id is None:
             raise CommandError("the monitor opened no incident for the drain rule's firing")
         out(f"   the monitor opened incident {firing.incident_id}: {firing.incident.title}")
-        if _is_paused(w3, executor):
-            # The plan is paid by the RecoveryExecutor: a committee member unpauses it, recorded with their name.
-            user, _ = get_user_model().objects.get_or_create(username="committee-1")
-            user.groups.add(Group.objects.get(name=COMMITTEE))
-            user = get_user_model().objects.get(pk=user.pk)  # permissions are cached per instance
-            record = pausing.unpause(
-                contract=executor, user=user, note="the recovery plan pays from it", watched_id=watched.pk
-            )
-            out(
-                f"   {user.username} unpaused the RecoveryExecutor through Lifeboat: tx {record.tx_hash} "
-                f"in block {record.block_number} (recorded {record.action} by {record.by_user})"
-            )
+        self._unpause_executor(w3, deployment, watched=watched, note="the recovery plan pays from it")
         still = _is_paused(w3, vault)
         out(f"   the vault stays paused (deposit and redeem refused; transfers go on): paused() = {still}")
         return firing
+
+    def _unpause_executor(self, w3: Web3, deployment: DemoDeployment, *, watched: Any, note: str) -> None:
+        """The RecoveryExecutor, paused by the monitor's response, unpaused by a committee member through
+        Lifeboat (recorded with their name): the plan runs from it. Nothing else the monitor paused is touched."""
+        from django.contrib.auth import get_user_model
+
+        from monitoring import pausing
+        from recovery.roles import COMMITTEE
+
+        executor = deployment.address("recovery_executor")
+        if not _is_paused(w3, executor):
+            return
+        user, _ = get_user_model().objects.get_or_create(username="committee-1")
+        user.groups.add(Group.objects.get(name=COMMITTEE))
+        user = get_user_model().objects.get(pk=user.pk)  # permissions are cached per instance
+        record = pausing.unpause(contract=executor, user=user, note=note, watched_id=watched.pk)
+        self.stdout.write(
+            f"   {user.username} unpaused the RecoveryExecutor through Lifeboat: tx {record.tx_hash} "
+            f"in block {record.block_number} (recorded {record.action} by {record.by_user})"
+        )
+        if _is_paused(w3, executor):
+            raise CommandError(f"the RecoveryExecutor {executor} is still paused after its recorded unpause")
 
     def _escape_hatch(self, w3: Web3, row: Any) -> None:
         """Last step: the self-contained withdraw page for the deployment, with its SHA-256."""
@@ -748,8 +1071,21 @@ class Command(BaseCommand):
         out(f"   {built.path} ({built.build.size:,} bytes)")
         out(f"   sha256 {built.build.sha256}")
 
-    def _rehearse(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
-        """Steps 9-10: fund the RecoveryExecutor, rehearse the proposal on a fork, collect the committee's sign-off."""
+    def _rehearse(
+        self,
+        w3: Web3,
+        anvil: Anvil,
+        deployment: DemoDeployment,
+        *,
+        plan,
+        proposal,
+        venue,
+        asset,
+        unit: str = "vault shares",
+        spends: str = "the plan pays",
+    ) -> None:
+        """Steps 9-10: fund the RecoveryExecutor with what ``asset`` (the plan's PlanAsset) spends, rehearse
+        the proposal on a fork, collect the committee's sign-off. ``unit`` names the payout token's units."""
         from django.contrib.auth import get_user_model
         from eth_account import Account
 
@@ -761,7 +1097,6 @@ class Command(BaseCommand):
 
         out = self.stdout.write
         url = anvil.url
-        asset = plan.assets.get(asset=deployment.address("vault"))
 
         out("\n== 9. recovered funds sent to the RecoveryExecutor, then the proposal rehearsed on a fork")
         funded = fund_recovery_executor(
@@ -771,7 +1106,7 @@ class Command(BaseCommand):
             token=asset.payout_token,
             amount=int(asset.total_allocated),
         )
-        out(f"   RecoveryExecutor holds {funded:,} vault shares; the plan pays {int(asset.total_allocated):,}")
+        out(f"   RecoveryExecutor holds {funded:,} {unit}; {spends} {int(asset.total_allocated):,}")
         rehearsal = rehearse_proposal(
             proposal_id=proposal.pk, venue_id=venue.pk, rpc_url=url, progress=lambda line: out(f"   . {line}")
         )
@@ -807,8 +1142,9 @@ class Command(BaseCommand):
             )
             out(f"   signed by {user.username} ({stored.signer}, {stored.kind})")
 
-    def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue) -> None:
-        """Steps 11-13: publish to the dev governor, vote (directly and gaslessly), queue, execute, follow."""
+    def _govern(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, venue, asset) -> None:
+        """Steps 11-13: publish to the dev governor, vote (directly and gaslessly), queue, execute, follow;
+        ``asset`` (the plan's PlanAsset) must end approved on the RecoveryExecutor with its commitment root."""
         from eth_account import Account
         from eth_account.messages import encode_typed_data
 
@@ -822,7 +1158,6 @@ class Command(BaseCommand):
 
         out = self.stdout.write
         url = anvil.url
-        asset = plan.assets.get(asset=deployment.address("vault"))
 
         out("\n== 11. published to the dev governor (through its timelock)")
         # The treasury (the deployer, holding most of the supply) delegates to itself before the
@@ -914,7 +1249,7 @@ class Command(BaseCommand):
         if not approved:
             raise CommandError("the RecoveryExecutor does not hold the plan approved with its commitment root")
 
-    def _snapshot(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal) -> None:
+    def _snapshot(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, asset) -> None:
         """Steps 11-13 on Snapshot: a local hub, the space's venue, publish, votes of both kinds, close, approve."""
         from chain.redaction import redact_url
         from config.preflight import load_role_account
@@ -930,11 +1265,14 @@ class Command(BaseCommand):
                 f"   hub pid {hub.pid}: sequencer {redact_url(hub.sequencer_url)}, "
                 f"GraphQL {redact_url(hub.graphql_url)}"
             )
-            self._snapshot_steps(w3, anvil, deployment, plan=plan, proposal=proposal, hub=hub)
+            self._snapshot_steps(w3, anvil, deployment, plan=plan, proposal=proposal, asset=asset, hub=hub)
         out(f"   hub pid {hub.pid} stopped")
 
-    def _snapshot_steps(self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, hub) -> None:
-        """Steps 11-13 against the running ``hub``; CommandError when a result differs from what was cast."""
+    def _snapshot_steps(
+        self, w3: Web3, anvil: Anvil, deployment: DemoDeployment, *, plan, proposal, asset, hub
+    ) -> None:
+        """Steps 11-13 against the running ``hub``; CommandError when a result differs from what was cast.
+        ``asset`` is the plan's PlanAsset the committee key must approve."""
         from chain.demo import GOV_DECIMALS, holder_account
         from governance import snapshot_messages as messages
         from governance.models import PlanApproval, SnapshotVote
@@ -947,7 +1285,6 @@ class Command(BaseCommand):
 
         out = self.stdout.write
         url = anvil.url
-        asset = plan.assets.get(asset=deployment.address("vault"))
         committee = load_account(private_key=devkeys.COMMITTEE_KEY)
 
         # The treasury delegates to itself before the snapshot block, so that its voting power counts;
@@ -1094,12 +1431,41 @@ class Command(BaseCommand):
 
     def _pay(self, w3: Web3, anvil: Anvil, *, plan: Any) -> None:
         """Steps 14-15: a real Celery worker pays the approved batches; every account is verified on chain."""
-        from recovery.execution import start_plan_execution
-        from recovery.execution_selectors import run_progress
-        from recovery.verification import report_json, report_markdown, verify_plan
-
         out = self.stdout.write
         out("\n== 14. a Celery worker pays the approved batches, each exactly once")
+        run, progress = self._execute(w3, anvil, plan=plan, done="paid")
+        out(
+            f"   run {run.status}: {progress['amount_paid']} base units to {progress['accounts_paid']} accounts, "
+            f"{progress['gas_used']:,} gas, {int(progress['fees_spent_wei']):,} wei in fees"
+        )
+
+        out("\n== 15. verified on chain, account by account")
+        report, markdown = self._verify(anvil, plan=plan)
+        for entry in (e for e in report.assets if e.accounts or e.unexpected):
+            paid = sum(1 for line in entry.accounts if line.status in ("paid", "credited"))
+            out(
+                f"   {entry.asset}: {paid}/{len(entry.accounts)} accounts paid in full, "
+                f"allocated {entry.totals['allocated']:,}, paid {entry.totals['paid']:,}, "
+                f"owed {entry.totals['owed']:,}, unexpected recipients {len(entry.unexpected)}"
+            )
+            for line in entry.accounts[:3]:
+                out(
+                    f"   {line.account}: allocated {line.allocated:,}, paid {line.paid:,} in "
+                    f"{', '.join(line.transactions)}; balance rose by {line.balance_change:,}"
+                )
+        out(f"   read at block {report.block.number} ({report.block.hash}) on chain {report.chain_id}")
+        out(f"   verdict: {report.verdict}; report written to {markdown}")
+        if report.verdict != "complete":
+            raise CommandError(f"verification says {report.verdict}: see {markdown}")
+
+    def _execute(self, w3: Web3, anvil: Anvil, *, plan: Any, done: str) -> tuple[Any, dict[str, Any]]:
+        """The approved plan's run, started through the execution service and carried out by a real Celery
+        worker process (stopped afterwards); its progress printed as it changes. ``done`` says what a
+        confirmed batch did to its accounts ("paid", "restored"). CommandError unless the run completed."""
+        from recovery.execution import start_plan_execution
+        from recovery.execution_selectors import run_progress
+
+        out = self.stdout.write
         # The services and the worker read the node from the settings: the demo's own anvil.
         settings.CHAIN_RPC_URL = anvil.url
         worker = _worker(anvil)
@@ -1118,7 +1484,7 @@ class Command(BaseCommand):
                     shown = line
                     out(
                         f"   {progress['batches_done']}/{progress['batches_total']} batches confirmed, "
-                        f"{progress['accounts_paid']}/{progress['accounts_total']} accounts paid"
+                        f"{progress['accounts_paid']}/{progress['accounts_total']} accounts {done}"
                     )
                 if run.status in ("completed", "failed", "cancelled") or worker.poll() is not None:
                     break
@@ -1130,32 +1496,17 @@ class Command(BaseCommand):
         if run.status != "completed":
             failures = "; ".join(f"batch {f['index']}: {f['reason']}" for f in progress["failures"])
             raise CommandError(f"execution run {run.pk} ended {run.status}: {failures or run.pause_reason}")
-        out(
-            f"   run {run.status}: {progress['amount_paid']} base units to {progress['accounts_paid']} accounts, "
-            f"{progress['gas_used']:,} gas, {int(progress['fees_spent_wei']):,} wei in fees"
-        )
+        return run, progress
 
-        out("\n== 15. verified on chain, account by account")
+    def _verify(self, anvil: Anvil, *, plan: Any) -> tuple[Any, Any]:
+        """The verification service's report of ``plan``, written as the demo's markdown and JSON reports."""
+        from recovery.verification import report_json, report_markdown, verify_plan
+
         report = verify_plan(plan.pk, rpc_url=anvil.url)
         markdown = settings.VAR_DIR / "demo-verification.md"
         markdown.write_text(report_markdown(report))
         (settings.VAR_DIR / "demo-verification.json").write_text(json.dumps(report_json(report), indent=2))
-        for entry in (e for e in report.assets if e.accounts or e.unexpected):
-            paid = sum(1 for line in entry.accounts if line.status in ("paid", "credited"))
-            out(
-                f"   {entry.asset}: {paid}/{len(entry.accounts)} accounts paid in full, "
-                f"allocated {entry.totals['allocated']:,}, paid {entry.totals['paid']:,}, "
-                f"owed {entry.totals['owed']:,}, unexpected recipients {len(entry.unexpected)}"
-            )
-            for line in entry.accounts[:3]:
-                out(
-                    f"   {line.account}: allocated {line.allocated:,}, paid {line.paid:,} in "
-                    f"{', '.join(line.transactions)}; balance rose by {line.balance_change:,}"
-                )
-        out(f"   read at block {report.block.number} ({report.block.hash}) on chain {report.chain_id}")
-        out(f"   verdict: {report.verdict}; report written to {markdown}")
-        if report.verdict != "complete":
-            raise CommandError(f"verification says {report.verdict}: see {markdown}")
+        return report, markdown
 
 
 def _demo_space(deployment: DemoDeployment, *, author: str) -> dict[str, Any]:
