@@ -40,7 +40,7 @@ from recovery.exceptions import (
     IncidentNotFound,
     InvalidInput,
 )
-from recovery.margin_impact import MarketImpact, read_margin_impact, store_margin_impact
+from recovery.margin_impact import MarketImpact, margin_positions_in_asset, read_margin_impact, store_margin_impact
 from recovery.models import (
     AccountImpact,
     AnalysisStatus,
@@ -393,17 +393,20 @@ def compute_impact(
                 pages.close()  # type: ignore[attr-defined]
         if _checkpoint(analysis.pk, replays, started, analysis.seconds_scanning):
             return _mark_cancelled(analysis.pk)
-        # Again after the scan: the logs must be those of the recorded blocks (no reorg meanwhile).
+        results = {token: replay.result() for token, replay in replays.items()}
+        # Margin markets are read once (one log scan for both blocks), then valued for both the
+        # margin rows and the positions reader.
+        margin = read_margin_impact(rpc, analysis)
+        positions = _read_positions(rpc, analysis, results, margin=margin)
+        # Again after the scan and the position reads: the logs and calls must be those of the
+        # recorded blocks (no reorg meanwhile).
         _check_chain(rpc, analysis, rpc_url)
         price, warnings = _read_price(rpc, analysis)
         decimals = token_decimals(rpc, analysis.tracked_assets, analysis.reference_block)
-        results = {token: replay.result() for token, replay in replays.items()}
         cross_check = {
             token: _cross_check(rpc, token, results[token], analysis.rollback_block, analysis.reference_block)
             for token in results
         }
-        positions = _read_positions(rpc, analysis, results)
-        margin = read_margin_impact(rpc, analysis)
         return _store_impact(
             analysis.pk,
             results,
@@ -517,15 +520,27 @@ def _checkpoint(analysis_id: int, replays: dict[str, TwoBlockReplay], started: f
 
 
 def _read_positions(
-    rpc: RawRpc, analysis: ImpactAnalysis, results: dict[str, tuple[dict[str, int], dict[str, int]]]
+    rpc: RawRpc,
+    analysis: ImpactAnalysis,
+    results: dict[str, tuple[dict[str, int], dict[str, int]]],
+    *,
+    margin: Mapping[str, MarketImpact],
 ) -> dict[str, tuple[str, dict[str, int], dict[str, int]]]:
-    """For each token with a reader: (underlying, positions at the rollback block, at the reference block)."""
+    """For each token with a reader: (underlying, positions at the rollback block, at the reference block).
+
+    A margin market's positions come from ``margin`` (already read and cross-checked): the same
+    values its reader computes (``MarginMarketPositions``), without scanning the market again.
+    """
     positions = {}
     for token, name in analysis.position_readers.items():
         reader = READERS[name]
         before, after = results[token.lower()]
+        underlying = reader.underlying(rpc, token, analysis.reference_block)
+        if token in margin:
+            positions[token] = (underlying, *margin_positions_in_asset(margin[token], before, after))
+            continue
         positions[token] = (
-            reader.underlying(rpc, token, analysis.reference_block),
+            underlying,
             reader.positions(rpc, token, before, analysis.rollback_block),
             reader.positions(rpc, token, after, analysis.reference_block),
         )

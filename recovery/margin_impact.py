@@ -90,6 +90,24 @@ class MarketImpact:
     cross_checked: int
 
 
+def margin_positions_in_asset(
+    impact: MarketImpact, balances_before: Mapping[str, int], balances_after: Mapping[str, int]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The ``margin_market`` reader's positions at both blocks from an already-read ``impact``.
+
+    As ``chain.margin_positions.MarginMarketPositions.positions``: each account's net value in
+    asset units at the block's price, ``max(0, net) * 1e8 // price``, keyed by lowercase address;
+    accounts holding only the credit token (in ``balances_*``) count 0.
+    """
+    before = {account.lower(): 0 for account in balances_before}
+    after = {account.lower(): 0 for account in balances_after}
+    for entry in impact.accounts:
+        key = entry.account.lower()
+        before[key] = max(0, entry.valued_before.net_value) * PRICE_SCALE // impact.state_before.price
+        after[key] = max(0, entry.valued_after.net_value) * PRICE_SCALE // impact.state_after.price
+    return before, after
+
+
 def liquidation_penalty(liquidation: Liquidation) -> int:
     """What the liquidator gained over the debt it repaid, USD 6 dec: the seized collateral valued at
     the liquidation price (truncated, as the market values collateral) less the debt repaid."""

@@ -185,6 +185,25 @@ def test_every_account_is_valued_exactly_as_the_market_values_it_at_both_blocks(
     # Funding moved between the blocks and a long's funding is part of its value: exactness covers it.
     assert any(row.pnl_before != 0 for row in rows.values())
 
+    # The position rows (the margin_market reader's net values in asset units) come from the same single
+    # scan, and equal what the reader computes on its own at each block.
+    from chain.logs import RawRpc
+    from chain.positions import READERS
+    from recovery.models import AccountImpact, ImpactKind
+
+    with RawRpc(anvil.url) as rpc:
+        direct = [
+            READERS["margin_market"].positions(rpc, market.address, {}, wrong_price[block])
+            for block in ("rollback", "reference")
+        ]
+    stored = {
+        impact.account.lower(): (int(impact.before), int(impact.after))
+        for impact in AccountImpact.objects.filter(analysis=analysis, kind=ImpactKind.POSITION)
+    }
+    assert stored and any(before != after for before, after in stored.values())
+    for account in set(direct[0]) | set(direct[1]) | set(stored):
+        assert stored.get(account, (0, 0)) == (direct[0].get(account, 0), direct[1].get(account, 0)), account
+
     # The liquidations are the Liquidated events, each penalty exact in integers.
     events = [
         event
