@@ -14,6 +14,8 @@ from recovery.models import (
     Allocation,
     Deployment,
     ImpactKind,
+    MarginAccountImpact,
+    MarginLiquidation,
     MigrationBatch,
     PlanAsset,
     PlanMode,
@@ -34,15 +36,26 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
     """
     # Only the columns a proof needs: a plan asset's tree dump and node array grow with the
     # number of leaves (hundreds of MB at a million), and the proof reads its few nodes alone.
-    plan = RecoveryPlan.objects.only("pk", "analysis_id", "exclusions").get(pk=plan_id)
+    plan = RecoveryPlan.objects.only("pk", "analysis_id", "exclusions", "mode").get(pk=plan_id)
     rows = list(AccountImpact.objects.filter(analysis_id=plan.analysis_id, account=account))
     impacts = {row.asset: row for row in rows if row.kind == ImpactKind.BALANCE}
     positions = {row.asset: row for row in rows if row.kind == ImpactKind.POSITION}
     allocations = {row.plan_asset_id: row for row in Allocation.objects.filter(plan_asset__plan=plan, account=account)}
-    if not impacts and not allocations:
+    margin = {
+        row.market: row for row in MarginAccountImpact.objects.filter(analysis_id=plan.analysis_id, account=account)
+    }
+    plan_assets = list(
+        PlanAsset.objects.filter(plan=plan).only("pk", "asset", "allocation_root", "venue").order_by("pk")
+    )
+    restores = (
+        {pa.pk: row for pa in plan_assets if (row := restore_entry(pa, account)) is not None}
+        if plan.mode == PlanMode.RESTORE_POSITIONS
+        else {}
+    )
+    if not impacts and not allocations and not margin and not restores:
         return None
     assets = []
-    for plan_asset in PlanAsset.objects.filter(plan=plan).only("pk", "asset", "allocation_root").order_by("pk"):
+    for plan_asset in plan_assets:
         impact = impacts.get(plan_asset.asset)
         allocation = allocations.get(plan_asset.pk)
         proof: list[str] = []
@@ -70,9 +83,59 @@ def account_position(*, plan_id: int, account: str) -> dict[str, Any] | None:
                     "after": str(positions[plan_asset.asset].after),
                     "delta": str(positions[plan_asset.asset].delta),
                 },
+                "margin": _margin_json(margin.get(plan_asset.asset), plan.analysis_id),
+                "restore": restores.get(plan_asset.pk),
             }
         )
     return {"plan": plan.pk, "account": account, "assets": assets}
+
+
+def restore_entry(plan_asset: PlanAsset, account: str) -> dict[str, Any] | None:
+    """The row a restore-positions plan asset re-creates for ``account``, with its batch, or ``None``.
+
+    The batches' recipients are searched as text in the database (a case-insensitive substring of
+    the JSON list, the same on SQLite and PostgreSQL), then confirmed exactly here.
+    """
+    key = account.lower()
+    candidates = MigrationBatch.objects.filter(plan_asset=plan_asset, recipients__icontains=key[2:]).only(
+        "index", "recipients", "positions", "leaf_hash"
+    )
+    for batch in candidates.order_by("index"):
+        for row in batch.positions or ():
+            if row["account"].lower() == key:
+                return {
+                    "venue": plan_asset.venue,
+                    "batch_index": batch.index,
+                    "batch_leaf_hash": batch.leaf_hash,
+                    "row": dict(row),
+                }
+    return None
+
+
+def _margin_json(row: MarginAccountImpact | None, analysis_id: int) -> dict[str, Any] | None:
+    """The account's valuation on a margin market at both blocks, and its liquidations in between."""
+    if row is None:
+        return None
+    liquidations = MarginLiquidation.objects.filter(analysis_id=analysis_id, market=row.market, account=row.account)
+    return {
+        "net_value_before": str(row.net_value_before),
+        "net_value_after": str(row.net_value_after),
+        "lost_net_value": str(row.lost_net_value),
+        "health_factor_before": str(row.health_factor_before),
+        "liquidated": row.liquidated,
+        "liquidations": [
+            {
+                "block": entry.block,
+                "tx_hash": entry.tx_hash,
+                "price": str(entry.price),
+                "seized_collateral": str(entry.seized_collateral),
+                "debt_repaid": str(entry.debt_repaid),
+                "penalty": str(entry.penalty),
+                "unfair": entry.unfair_firing_id is not None,
+            }
+            for entry in liquidations.order_by("block", "log_index")
+        ],
+    }
 
 
 def allocation_proof(plan_asset_id: int, tree_index: int) -> list[str]:

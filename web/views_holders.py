@@ -106,8 +106,12 @@ def proposal_account(request: HttpRequest, proposal_id: int, address: str) -> Ht
             payout_decimals = facts.payout_decimals if facts else None
             units = format_units(int(entry["allocation"]), payout_decimals) if payout_decimals else entry["allocation"]
             token = claim.symbol or f"of token {facts.payout_token if facts else ''}".strip()
-            row["claim"] = claim
+            row["claim_state"] = claim
             row["claim_label"] = f"Claim {units} {token}"
+        if entry.get("margin"):
+            row["margin_texts"] = _margin_texts(entry["margin"], facts.payout_decimals if facts else None)
+        if entry.get("restore"):
+            row["restore_texts"] = _restore_texts(entry["restore"]["row"], facts.payout_decimals if facts else None)
         assets.append(row)
     return render(
         request,
@@ -158,6 +162,43 @@ def _position_texts(entry: dict[str, Any], decimals: int | None) -> dict[str, st
         "claim_text": _amount(int(entry["claim"]), decimals),
         "allocation_text": _amount(int(entry["allocation"]), decimals),
     }
+
+
+# A margin market's USD amounts have 6 decimals and its prices the feed's 8 (chain.margin).
+_USD_DECIMALS = 6
+_PRICE_DECIMALS = 8
+
+
+def _margin_texts(margin: dict[str, Any], asset_decimals: int | None) -> dict[str, Any]:
+    """The account's valuation on a margin market, in USD with its exact base units."""
+    return {
+        "net_value_before": _amount(int(margin["net_value_before"]), _USD_DECIMALS) + " USD",
+        "net_value_after": _amount(int(margin["net_value_after"]), _USD_DECIMALS) + " USD",
+        "lost_net_value": _amount(int(margin["lost_net_value"]), _USD_DECIMALS) + " USD",
+        "liquidations": [
+            {
+                **entry,
+                "price_text": format_units(int(entry["price"]), _PRICE_DECIMALS),
+                "penalty_text": _amount(int(entry["penalty"]), _USD_DECIMALS) + " USD",
+                "seized_text": _amount(int(entry["seized_collateral"]), asset_decimals),
+            }
+            for entry in margin["liquidations"]
+        ],
+    }
+
+
+def _restore_texts(row: dict[str, str], asset_decimals: int | None) -> list[tuple[str, str]]:
+    """The restored position's fields as (label, value) pairs: exact base units, the amount beside them."""
+    size = int(row["size"])
+    side = "long" if size > 0 else "short" if size < 0 else "none"
+    return [
+        ("Collateral", _amount(int(row["collateral"]), asset_decimals)),
+        ("Debt (credit, USD)", _amount(int(row["debt"]), _USD_DECIMALS)),
+        ("Perpetual position", f"{side}, size {_amount(size, _USD_DECIMALS)}"),
+        ("Entry price", format_units(int(row["entry_price"]), _PRICE_DECIMALS) if size else "—"),
+        ("Margin", _amount(int(row["margin"]), asset_decimals)),
+        ("Funding owed at the rollback block", f"{int(row['funding_debt']):,} (1e18 scale)"),
+    ]
 
 
 # --- formatting (presentation only) ---
