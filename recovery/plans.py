@@ -424,48 +424,24 @@ def _store_plan(
     version taken meanwhile makes that netting stale, so it is a conflict to build again.
     """
     with transaction.atomic():
-        # The incident row lock serialises concurrent builds: the next version is read under it.
-        # (SQLite has no row locks; its IMMEDIATE transactions serialise the writers instead.)
-        Incident.objects.select_for_update().filter(pk=analysis.incident_id).values_list("pk", flat=True).get()
-        version = (RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0) + 1
-        # Again under the lock: a run started while the chain was read would make the netting stale.
-        refuse_while_earlier_versions_pay(analysis.incident_id)
-        if version != expected_version:
-            raise PlanVersionConflict(
-                f"plan version {version - 1} of incident {analysis.incident_id} was stored by another build "
-                "while this one read what earlier versions paid; build again",
-                incident=analysis.incident_id,
-                version=version,
-            )
-        try:
-            with transaction.atomic():
-                plan = RecoveryPlan.objects.create(
-                    incident=analysis.incident,
-                    analysis=analysis,
-                    version=version,
-                    mode=mode,
-                    policy=policy,
-                    exclusions=all_excluded,
-                    second_class=list(second_class),
-                    cap_numerator=None if cap is None else cap[0],
-                    cap_denominator=None if cap is None else cap[1],
-                    dust_threshold=dust,
-                    parameter_changes=calls,
-                    gas_ceiling=gas_ceiling,
-                    delivery=delivery,
-                    claim_deadline=claim_deadline,
-                    recovery_executor=recovery_executor,
-                    auto_execute=auto_execute,
-                    created_by=created_by,
-                )
-        except IntegrityError:
-            # one_plan_per_version: a concurrent build took this version despite the lock.
-            raise PlanVersionConflict(
-                f"plan version {version} of incident {analysis.incident_id} was stored by another build "
-                "meanwhile; build again",
-                incident=analysis.incident_id,
-                version=version,
-            ) from None
+        plan = create_next_version(
+            analysis,
+            expected_version=expected_version,
+            mode=mode,
+            policy=policy,
+            exclusions=all_excluded,
+            second_class=list(second_class),
+            cap_numerator=None if cap is None else cap[0],
+            cap_denominator=None if cap is None else cap[1],
+            dust_threshold=dust,
+            parameter_changes=calls,
+            gas_ceiling=gas_ceiling,
+            delivery=delivery,
+            claim_deadline=claim_deadline,
+            recovery_executor=recovery_executor,
+            auto_execute=auto_execute,
+            created_by=created_by,
+        )
         summary = {}
         chain_id = analysis.incident.chain_id
         pull = delivery == PlanDelivery.PULL
@@ -577,7 +553,7 @@ def _store_plan(
             "parameter_changes": len(calls),
             "contracts": contracts,
             "incident_key": incident_key(chain_id, analysis.incident_id),
-            "version": version,
+            "version": plan.version,
             "delivery": delivery,
             "claim_deadline": claim_deadline,
             "recovery_executor": recovery_executor,
@@ -630,6 +606,37 @@ def incident_key(chain_id: int, incident_id: int) -> str:
     higher version supersedes the earlier ones on chain.
     """
     return "0x" + keccak(encode(["string", "uint256", "uint256"], ["lifeboat-incident", chain_id, incident_id])).hex()
+
+
+def create_next_version(analysis: ImpactAnalysis, *, expected_version: int, **fields: Any) -> RecoveryPlan:
+    """The plan row of the incident's next version, inside the caller's transaction.
+
+    The incident row lock serialises concurrent builds: the next version is read under it (SQLite
+    has no row locks; its IMMEDIATE transactions serialise the writers instead). Refused (409)
+    while an earlier version is paying (the netting read before would be stale), and when another
+    build stored a version since the caller read ``expected_version - 1``.
+    """
+    Incident.objects.select_for_update().filter(pk=analysis.incident_id).values_list("pk", flat=True).get()
+    version = (RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0) + 1
+    refuse_while_earlier_versions_pay(analysis.incident_id)
+    if version != expected_version:
+        raise PlanVersionConflict(
+            f"plan version {version - 1} of incident {analysis.incident_id} was stored by another build "
+            "while this one read the chain; build again",
+            incident=analysis.incident_id,
+            version=version,
+        )
+    try:
+        with transaction.atomic():
+            return RecoveryPlan.objects.create(incident=analysis.incident, analysis=analysis, version=version, **fields)
+    except IntegrityError:
+        # one_plan_per_version: a concurrent build took this version despite the lock.
+        raise PlanVersionConflict(
+            f"plan version {version} of incident {analysis.incident_id} was stored by another build "
+            "meanwhile; build again",
+            incident=analysis.incident_id,
+            version=version,
+        ) from None
 
 
 def refuse_while_earlier_versions_pay(incident_id: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -29,7 +29,7 @@ from chain.errors import ChainError
 from chain.margin import MarginAccount, RestoreRow, encode_restore, signed_word
 from chain.redaction import redact
 from recovery.commitment import BATCH_LEAF_ENCODING, CommitmentDomain
-from recovery.exceptions import ChainMismatch, ChainUnavailable, InvalidInput, PlanVersionConflict
+from recovery.exceptions import ChainMismatch, ChainUnavailable, InvalidInput
 from recovery.merkle import StandardMerkleTree
 from recovery.models import (
     ImpactAnalysis,
@@ -320,6 +320,7 @@ def store_positions_plan(
 ) -> RecoveryPlan:
     """Batch and commit ``rows`` and write the plan as the incident's next version, in one transaction."""
     from recovery.plans import (
+        create_next_version,
         default_contract_exclusions,
         incident_key,
         onchain_plan_id,
@@ -333,41 +334,21 @@ def store_positions_plan(
     earlier = RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0
     refuse_while_earlier_versions_pay(analysis.incident_id)
     with transaction.atomic():
-        Incident.objects.select_for_update().filter(pk=analysis.incident_id).values_list("pk", flat=True).get()
-        version = (RecoveryPlan.objects.filter(incident=analysis.incident).aggregate(v=Max("version"))["v"] or 0) + 1
-        refuse_while_earlier_versions_pay(analysis.incident_id)
-        if version != earlier + 1:
-            raise PlanVersionConflict(
-                f"plan version {version - 1} of incident {analysis.incident_id} was stored by another build "
-                "meanwhile; build again",
-                incident=analysis.incident_id,
-                version=version,
-            )
-        try:
-            with transaction.atomic():
-                plan = RecoveryPlan.objects.create(
-                    incident=analysis.incident,
-                    analysis=analysis,
-                    version=version,
-                    mode=PlanMode.RESTORE_POSITIONS,
-                    policy=policy,
-                    exclusions=all_excluded,
-                    dust_threshold=0,
-                    parameter_changes=calls,
-                    gas_ceiling=gas_ceiling,
-                    delivery=delivery,
-                    claim_deadline=None,
-                    recovery_executor=recovery_executor,
-                    auto_execute=auto_execute,
-                    created_by=created_by,
-                )
-        except IntegrityError:
-            raise PlanVersionConflict(
-                f"plan version {version} of incident {analysis.incident_id} was stored by another build "
-                "meanwhile; build again",
-                incident=analysis.incident_id,
-                version=version,
-            ) from None
+        plan = create_next_version(
+            analysis,
+            expected_version=earlier + 1,
+            mode=PlanMode.RESTORE_POSITIONS,
+            policy=policy,
+            exclusions=all_excluded,
+            dust_threshold=0,
+            parameter_changes=calls,
+            gas_ceiling=gas_ceiling,
+            delivery=delivery,
+            claim_deadline=None,
+            recovery_executor=recovery_executor,
+            auto_execute=auto_execute,
+            created_by=created_by,
+        )
         chain_id = analysis.incident.chain_id
         plan_id = onchain_plan_id(chain_id=chain_id, plan_id=plan.pk, asset=market)
         domain = CommitmentDomain(chain_id, recovery_executor, plan_id)
@@ -437,7 +418,7 @@ def store_positions_plan(
                 "included": [],
             },
             "incident_key": incident_key(chain_id, analysis.incident_id),
-            "version": version,
+            "version": plan.version,
             "delivery": delivery,
             "claim_deadline": None,
             "recovery_executor": recovery_executor,
