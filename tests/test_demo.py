@@ -11,22 +11,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_demo_runs_from_the_exploit_to_the_verified_payment_and_exits_zero(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID")}
+def _run_demo(tmp_path: Path, *args: str, timeout: int, drop: tuple[str, ...] = ()) -> str:
+    """``manage.py demo ARGS`` on its own SQLite file and var folder; its report (stdout), having exited 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID", *drop)}
     env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
     # Its own broker: the suite's worker on the test broker must never take the demo's tasks.
     env["CELERY_BROKER_URL"] = "filesystem://"
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
     result = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--holders", "16"],
+        [sys.executable, "manage.py", "demo", "--holders", "16", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    report = result.stdout
+    return result.stdout
+
+
+def test_the_demo_runs_from_the_exploit_to_the_verified_payment_and_exits_zero(tmp_path: Path):
+    report = _run_demo(tmp_path, timeout=300)
     assert "draining 12 holders" in report
     # Before the exploit: the monitor watches, the state is archived and its root committed on chain.
     assert "watched deployment 'demo': " in report and "vault-drain" in report
@@ -68,20 +73,7 @@ def test_the_demo_runs_from_the_exploit_to_the_verified_payment_and_exits_zero(t
 
 
 def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_then_pays(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID", "CONFIRMATION_DEPTH")}
-    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
-    env["CELERY_BROKER_URL"] = "filesystem://"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--holders", "16", "--venue", "snapshot"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = result.stdout
+    report = _run_demo(tmp_path, "--venue", "snapshot", timeout=400, drop=("CONFIRMATION_DEPTH",))
     # Steps 1-8 as on the governor: the Snapshot path needs the same rehearsal and sign-off.
     assert "PASSED on a fork at block" in report
     assert "signed by committee-1" in report and "signed by committee-2" in report
@@ -108,20 +100,7 @@ def test_the_snapshot_demo_publishes_votes_closes_and_approves_the_plan_once_the
 
 
 def test_the_oracle_demo_restores_the_unfairly_liquidated_positions_once_and_reports_each_one(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k not in ("CHAIN_RPC_URL", "CHAIN_ID")}
-    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "LIFEBOAT_VAR_DIR": str(tmp_path)}
-    env["CELERY_BROKER_URL"] = "filesystem://"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--scenario", "oracle", "--holders", "16"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = result.stdout
+    report = _run_demo(tmp_path, "--scenario", "oracle", timeout=400)
     # The exploit scenario's steps do not run.
     assert "draining" not in report and "vault's redeem()" not in report
     # Seeded margin accounts; the monitor's oracle rules pause the margin market too.

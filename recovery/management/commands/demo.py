@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -98,6 +99,19 @@ def _fund_reserve(w3: Web3, deployment: DemoDeployment, *, deployer: Any) -> int
     send(w3, deployer, asset.functions.approve(vault.address, amount))
     send(w3, deployer, vault.functions.deposit(amount, executor))
     return int(vault.functions.balanceOf(executor).call())
+
+
+def _report_pauses(out: Callable[[str], None], firing: Any, names: dict[str, str]) -> dict[str, Any]:
+    """Print each guardian pause a firing's response sent; returns them by target."""
+    from monitoring.models import ActionKind
+
+    pauses = {a.target: a for a in firing.actions.filter(kind=ActionKind.PAUSE)}
+    for target, action in pauses.items():
+        out(
+            f"   guardian pause of the {names.get(target, target)}: {action.status}, tx {action.tx_hash or '-'} "
+            f"in block {action.block_number if action.block_number is not None else '-'}"
+        )
+    return pauses
 
 
 def _is_paused(w3: Web3, contract: str) -> bool:
@@ -561,7 +575,7 @@ class Command(BaseCommand):
         """Step 5: the monitor's runs after the wrong price: an oracle rule fires, the guardian pauses the
         margin market, an incident opens. Returns the firing and the market's pause block."""
         from monitoring import engine
-        from monitoring.models import ActionKind, Firing
+        from monitoring.models import Firing
 
         out = self.stdout.write
         out("\n== 5. detection and first response: the monitor runs, an oracle rule fires, the guardian pauses")
@@ -584,12 +598,7 @@ class Command(BaseCommand):
             deployment.address("vault"): "vault",
             deployment.address("recovery_executor"): "RecoveryExecutor",
         }
-        actions = {a.target: a for a in firing.actions.filter(kind=ActionKind.PAUSE)}
-        for target, action in actions.items():
-            out(
-                f"   guardian pause of the {names.get(target, target)}: {action.status}, tx {action.tx_hash or '-'} "
-                f"in block {action.block_number if action.block_number is not None else '-'}"
-            )
+        actions = _report_pauses(out, firing, names)
         paused = actions.get(market)
         if paused is None or paused.block_number is None or not _is_paused(w3, market):
             raise CommandError(f"the margin market was not paused by the oracle rule: {paused and paused.last_error}")
@@ -1001,7 +1010,7 @@ class Command(BaseCommand):
         """Step 4: the monitor's runs after the exploit: the drain rule fires, the guardian pauses, an
         incident opens; the committee unpauses the RecoveryExecutor (it pays the plan), the vault stays paused."""
         from monitoring import engine
-        from monitoring.models import ActionKind, Firing
+        from monitoring.models import Firing
 
         out = self.stdout.write
         out("\n== 4. detection and first response: the monitor runs, the drain rule fires, the guardian pauses")
@@ -1018,12 +1027,7 @@ class Command(BaseCommand):
         out(f"     {firing.message}")
         vault, executor = deployment.address("vault"), deployment.address("recovery_executor")
         names = {vault: "vault", executor: "RecoveryExecutor"}
-        pauses = {a.target: a for a in firing.actions.filter(kind=ActionKind.PAUSE)}
-        for target, action in pauses.items():
-            out(
-                f"   guardian pause of the {names.get(target, target)}: {action.status}, tx {action.tx_hash or '-'} "
-                f"in block {action.block_number if action.block_number is not None else '-'}"
-            )
+        pauses = _report_pauses(out, firing, names)
         paused = pauses.get(vault)
         if paused is None or paused.block_number is None or not _is_paused(w3, vault):
             raise CommandError(f"the vault was not paused by the drain rule's response: {paused and paused.last_error}")
