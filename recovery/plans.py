@@ -639,6 +639,20 @@ def create_next_version(analysis: ImpactAnalysis, *, expected_version: int, **fi
         ) from None
 
 
+def require_incident_chain(rpc: Any, analysis: ImpactAnalysis, *, what: str) -> None:
+    """Refuse (``ChainMismatch``) a node that does not serve the incident's chain before ``what`` is read there."""
+    from chain.blocks import node_chain_id
+
+    actual = node_chain_id(rpc)
+    if actual != analysis.incident.chain_id:
+        raise ChainMismatch(
+            f"the node serves chain {actual}, incident {analysis.incident_id} is on chain "
+            f"{analysis.incident.chain_id}: {what} cannot be read there",
+            expected=analysis.incident.chain_id,
+            actual=actual,
+        )
+
+
 def refuse_while_earlier_versions_pay(incident_id: int) -> None:
     """Refuse a new version while an earlier one is still paying (409 ``earlier_version_executing``).
 
@@ -778,7 +792,6 @@ def _paid_by_earlier_versions(
     )
     if not rows:
         return {}
-    from chain.blocks import node_chain_id
     from chain.logs import RawRpc
     from chain.payouts import PayoutMismatch, paid_by_account, plan_payments
 
@@ -789,14 +802,7 @@ def _paid_by_earlier_versions(
     paid: dict[str, dict[str, int]] = {}
     try:
         with RawRpc(url) as rpc:
-            actual = node_chain_id(rpc)
-            if actual != analysis.incident.chain_id:
-                raise ChainMismatch(
-                    f"the node serves chain {actual}, incident {analysis.incident_id} is on chain "
-                    f"{analysis.incident.chain_id}: what earlier plan versions paid cannot be read there",
-                    expected=analysis.incident.chain_id,
-                    actual=actual,
-                )
+            require_incident_chain(rpc, analysis, what="what earlier plan versions paid")
             for (asset, token, executor_mode), ids in groups.items():
                 payments = plan_payments(
                     rpc, recovery_executor=recovery_executor, plan_ids=ids, token=token, mode=executor_mode

@@ -29,7 +29,7 @@ from chain.errors import ChainError
 from chain.margin import MarginAccount, RestoreRow, encode_restore, signed_word
 from chain.redaction import redact
 from recovery.commitment import BATCH_LEAF_ENCODING, CommitmentDomain
-from recovery.exceptions import ChainMismatch, ChainUnavailable, InvalidInput
+from recovery.exceptions import ChainUnavailable, InvalidInput
 from recovery.merkle import StandardMerkleTree
 from recovery.models import (
     ImpactAnalysis,
@@ -459,21 +459,15 @@ def _read_chain(
 ) -> _ChainFacts:
     """The venue checked, and both blocks' books of the old market, from one node."""
     from chain.balances import token_decimals
-    from chain.blocks import block_hashes, head_block, node_chain_id
+    from chain.blocks import block_hashes, head_block
     from chain.logs import RawRpc
     from chain.margin_positions import scan_accounts
+    from recovery.plans import require_incident_chain
 
     url = rpc_url or settings.CHAIN_RPC_URL
     try:
         with RawRpc(url) as rpc:
-            actual = node_chain_id(rpc)
-            if actual != analysis.incident.chain_id:
-                raise ChainMismatch(
-                    f"the node serves chain {actual}, incident {analysis.incident_id} is on chain "
-                    f"{analysis.incident.chain_id}: the positions cannot be read there",
-                    expected=analysis.incident.chain_id,
-                    actual=actual,
-                )
+            require_incident_chain(rpc, analysis, what="the positions")
             expected = {
                 analysis.rollback_block: analysis.rollback_block_hash,
                 analysis.reference_block: analysis.reference_block_hash,
