@@ -540,7 +540,7 @@ def _run_position_batches(rpc: RawRpc, script: RehearsalScript, *, gas: int, say
         steps.append(entry)
         say(
             f"position batch {position + 1}/{len(script.position_batches)} (index {batch.index}, {len(batch.rows)} "
-            f"accounts on {entry['venue']}): {_outcome(entry)}"
+            f"account{'' if len(batch.rows) == 1 else 's'} on {entry['venue']}): {_outcome(entry)}"
         )
     rpc.call("anvil_stopImpersonatingAccount", [sender])
     return steps
