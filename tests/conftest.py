@@ -1,6 +1,7 @@
 """Fixtures every test builds on: a real anvil node with the demo stack, snapshot/revert per
 test, a real Celery worker on the configured broker, and the database from DATABASE_URL."""
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -21,13 +22,25 @@ from tests.snapshot_hub import snapshot_hub  # noqa: F401  (the local Snapshot h
 TEST_HOLDERS = 24
 
 
+# The session's anvil mines thousands of blocks across the suite (every test's, reverted or not).
+# Anvil keeps 500 block states in memory and, by default, 3,600 more on disk, then deletes the
+# oldest: past ~4,100 blocks the base chain's own history (the demo stack's deployment blocks,
+# which every test reverts to and reads at) is gone, and a call at such a block answers
+# "BlockOutOfRangeError". Keep every state on disk for the session, in a folder of its own that
+# is removed afterwards (anvil leaves its state files behind when it is stopped).
+SESSION_ANVIL_PERSISTED_STATES = 1_000_000
+
+
 @pytest.fixture(scope="session")
-def anvil() -> Iterator[Anvil]:
-    node = Anvil(port=0).start()
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anvil]:
+    states = tmp_path_factory.mktemp("anvil-states")
+    flags = ("--max-persisted-states", str(SESSION_ANVIL_PERSISTED_STATES), "--cache-path", str(states))
+    node = Anvil(port=0, extra_args=flags).start()
     try:
         yield node
     finally:
         node.stop()
+        shutil.rmtree(states, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
