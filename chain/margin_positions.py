@@ -9,9 +9,10 @@ block instead (batched ``eth_call``s, what an archive node answers one account a
 the cross-check and the benchmark's peer. Addresses are lowercase 0x hex, as in ``chain/logs.py``.
 """
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from chain.balances import first_log_after
 from chain.errors import NotAnErc20, ReplayMismatch, RpcError
 from chain.logs import DEFAULT_CHUNK, RawRpc, collector_paused, prefetched, scan_raw_logs
 from chain.margin import ACCOUNT_UPDATED, LIQUIDATED, PRICE_SCALE, MarginAccount, signed_word, value
@@ -116,7 +117,7 @@ def scan_accounts_at_two_blocks(
     before: dict[str, str] | None = dict(last) if rollback_block < from_block else None
     for page in scan_raw_logs(rpc, market, [ACCOUNT_UPDATED], from_block, reference_block, chunk=chunk):
         if before is None and page.to_block >= rollback_block:
-            split = _first_after(page.logs, rollback_block)
+            split = first_log_after(page.logs, rollback_block)
             _keep_last(page.logs[:split], last)
             before = dict(last)
             _keep_last(page.logs[split:], last)
@@ -158,17 +159,6 @@ def account_from_hex(data: str) -> MarginAccount:
         int(data[258:322], 16),
         funding - _WORD if funding >= _SIGN_BIT else funding,
     )
-
-
-def _first_after(logs: Sequence[Mapping], block: int) -> int:
-    low, high = 0, len(logs)
-    while low < high:
-        middle = (low + high) // 2
-        if int(logs[middle]["blockNumber"], 16) <= block:
-            low = middle + 1
-        else:
-            high = middle
-    return low
 
 
 def read_accounts_by_call(
