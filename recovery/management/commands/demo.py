@@ -101,6 +101,18 @@ def _fund_reserve(w3: Web3, deployment: DemoDeployment, *, deployer: Any) -> int
     return int(vault.functions.balanceOf(executor).call())
 
 
+def _deploy_demo(w3: Web3, anvil: Anvil, *, deployer: Any, holders: int) -> Any:
+    """The demo stack on the demo's anvil, bound to the dev executor and committee keys, with ``holders`` seeded."""
+    deployment = deploy_demo_stack(
+        w3,
+        rpc_url=anvil.url,
+        deployer=deployer,
+        executor=load_account(private_key=devkeys.EXECUTOR_KEY).address,
+        committee=load_account(private_key=devkeys.COMMITTEE_KEY).address,
+    )
+    return seed_holders(w3, deployment, deployer=deployer, count=holders)
+
+
 def _report_pauses(out: Callable[[str], None], firing: Any, names: dict[str, str]) -> dict[str, Any]:
     """Print each guardian pause a firing's response sent; returns them by target."""
     from monitoring.models import ActionKind
@@ -225,14 +237,7 @@ class Command(BaseCommand):
         deployer = load_account(private_key=devkeys.DEPLOYER_KEY)
         attacker = load_account(private_key=devkeys.ATTACKER_KEY)
         out(f"== 1. dev chain {anvil.url} (chain {w3.eth.chain_id}): deploying the demo protocol")
-        deployment = deploy_demo_stack(
-            w3,
-            rpc_url=anvil.url,
-            deployer=deployer,
-            executor=load_account(private_key=devkeys.EXECUTOR_KEY).address,
-            committee=load_account(private_key=devkeys.COMMITTEE_KEY).address,
-        )
-        deployment = seed_holders(w3, deployment, deployer=deployer, count=holders)
+        deployment = _deploy_demo(w3, anvil, deployer=deployer, holders=holders)
         row = record_deployment(deployment=deployment)
         for role, contract in deployment.contracts.items():
             out(f"   {role:<22} {contract.address}  block {contract.block}")
@@ -444,14 +449,7 @@ class Command(BaseCommand):
         w3 = connect(anvil.url)
         deployer = load_account(private_key=devkeys.DEPLOYER_KEY)
         out(f"== 1. dev chain {anvil.url} (chain {w3.eth.chain_id}): the demo protocol and its margin market")
-        deployment = deploy_demo_stack(
-            w3,
-            rpc_url=anvil.url,
-            deployer=deployer,
-            executor=load_account(private_key=devkeys.EXECUTOR_KEY).address,
-            committee=load_account(private_key=devkeys.COMMITTEE_KEY).address,
-        )
-        deployment = seed_holders(w3, deployment, deployer=deployer, count=holders)
+        deployment = _deploy_demo(w3, anvil, deployer=deployer, holders=holders)
         count = min(holders, MARGIN_ACCOUNTS)
         accounts = [str(a) for a in seed_margin_positions(w3, deployment, deployer=deployer, count=count)]
         row = record_deployment(deployment=deployment)
